@@ -1,0 +1,36 @@
+/**
+ * machinepack-redis-ts: the machinepack-redis machines on node-redis 6, in TypeScript.
+ *
+ * - `Pack.<machine>(argins)`: through the `machine` runner (`.exec(cb)`, `.switch({...})`, `await`, `m(argins, cb)`).
+ * - `Pack.promises.<machine>(argins)`: the same definitions as plain async functions.
+ * - `Pack.redis`: node-redis itself.
+ */
+import * as redis from 'redis';
+import { ErrorCodes } from './lib/errors';
+import { machines } from './lib/machines';
+import { buildPromisePack, buildRunnerPack, type PromisePack, type RunnerPack } from './lib/runner';
+import type { Machines } from './lib/machines';
+
+const runnerPack = buildRunnerPack('machinepack-redis-ts', machines);
+
+/** The same machines as typed async functions: success resolves with its output, any other exit rejects. */
+export const promises: PromisePack<Machines> = buildPromisePack(machines);
+
+export type Pack = RunnerPack<Machines> & {
+  promises: PromisePack<Machines>;
+  redis: typeof redis;
+  /** The machine definitions (metadata and both faces), for tools and tests. */
+  machines: Machines;
+};
+
+const Pack = Object.assign(runnerPack, { promises, redis, machines }) as Pack;
+
+export default Pack;
+export { machines, redis };
+export type { Manager, UnexpectedFailure, RedisClient } from './lib/connection';
+export type { Connection, ErrorReport, BadConnectionReport } from './lib/shared';
+export type { RunnerException, Deferred, SwitchHandlers } from './lib/runner';
+export type { ExitException } from './lib/errors';
+export { ErrorCodes };
+// CommonJS callers: `require('machinepack-redis-ts')` is the pack itself, as with the original.
+module.exports = Object.defineProperty(Object.assign(Pack, { default: Pack, promises, machines, redis, ErrorCodes }), '__esModule', { value: true });

@@ -1,0 +1,257 @@
+/**
+ * Managers and the connections they own.
+ *
+ * A connection is a node-redis 6 client that getConnection made. We keep what we know about it beside it (in a
+ * WeakMap), so any machine can tell ours from anything else, and a released one from a live one.
+ */
+import { inspect } from 'node:util';
+import { createClient, type RedisClientType } from 'redis';
+import { coded, ErrorCodes } from './errors';
+import { buildClientOptions } from './options';
+import { maskUrl, redact, redactError } from './secrets';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type RedisClient = RedisClientType<any, any, any, any, any>;
+
+/** What `onUnexpectedFailure` receives: the shape Sails' hooks read. */
+export interface UnexpectedFailure extends Error {
+  /** 'error': the client reported an error; 'end': the connection to the server was lost. */
+  failureType: 'error' | 'end';
+  /** The connection concerned. Its `ready` event fires when the server is back. */
+  connection: RedisClient;
+  /** What node-redis reported, secrets masked. */
+  originalError?: Error;
+}
+
+export type FailureHandler = (err: UnexpectedFailure) => void;
+
+const MANAGER = Symbol('machinepack-redis-ts.manager');
+
+/**
+ * A connection manager: configuration plus the set of connections it has handed out. It holds the connection
+ * string privately; `inspect`, `JSON.stringify` and `url` show it with the password masked.
+ */
+export class Manager {
+  readonly #connectionString: string;
+  readonly #clientOptions: Record<string, unknown>;
+  /** The connections handed out and not yet released. */
+  readonly connections = new Set<RedisClient>();
+  readonly onUnexpectedFailure: FailureHandler | undefined;
+  /** The `meta` given to createManager (shown masked). */
+  readonly meta: Record<string, unknown> | undefined;
+  destroyed = false;
+  readonly [MANAGER] = true;
+
+  constructor(connectionString: string, clientOptions: Record<string, unknown>, meta: Record<string, unknown> | undefined, onUnexpectedFailure: FailureHandler | undefined) {
+    this.#connectionString = connectionString;
+    this.#clientOptions = clientOptions;
+    this.meta = meta;
+    this.onUnexpectedFailure = onUnexpectedFailure;
+  }
+
+  /** The connection string with its password masked. */
+  get url(): string {
+    return maskUrl(this.#connectionString);
+  }
+
+  /** Connections handed out, as the original's `redisClients` array. */
+  get redisClients(): RedisClient[] {
+    return [...this.connections];
+  }
+
+  /** @internal The full client options for a new connection. */
+  clientOptions(): ReturnType<typeof buildClientOptions> {
+    return buildClientOptions(this.#connectionString, this.#clientOptions);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { url: this.url, connections: this.connections.size, destroyed: this.destroyed };
+  }
+
+  [inspect.custom](): string {
+    return `Manager { url: '${this.url}', connections: ${this.connections.size}, destroyed: ${this.destroyed} }`;
+  }
+}
+
+export function isManager(value: unknown): value is Manager {
+  return value instanceof Manager;
+}
+
+interface ConnectionState {
+  manager: Manager;
+  released: boolean;
+}
+const states = new WeakMap<object, ConnectionState>();
+
+/** Why `value` cannot be used as a connection, or undefined when it can. */
+export function connectionProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return 'The connection must be a connection from getConnection().';
+  const state = states.get(value);
+  if (!state) return 'This is not a connection made by getConnection() of this pack.';
+  if (state.released) return 'This connection was already released.';
+  return undefined;
+}
+
+/** The live connection, or undefined when `value` is not one of ours or was released. */
+export function liveConnection(value: unknown): RedisClient | undefined {
+  const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
+  return state && !state.released ? (value as RedisClient) : undefined;
+}
+
+/** Errors that mean the connection, not the command, failed: reported through `badConnection`. */
+const CONNECTION_ERRORS = new Set([
+  'ClientClosedError',
+  'ClientOfflineError',
+  'SocketClosedUnexpectedlyError',
+  'ConnectionTimeoutError',
+  'SocketTimeoutError',
+  'DisconnectsClientError',
+  'ReconnectStrategyError',
+]);
+export function isConnectionError(err: unknown): boolean {
+  return err instanceof Error && CONNECTION_ERRORS.has(err.constructor.name);
+}
+
+function classify(err: Error | undefined): Error {
+  if (!err) return coded('E_REDIS_CONNECTION_FAILED', 'Could not connect to Redis.');
+  const cause = (err as { originalError?: Error }).originalError ?? err;
+  const message = redact(cause.message);
+  const code = (cause as { code?: string }).code;
+  if (code === 'ECONNREFUSED') return coded(ErrorCodes.ECONNREFUSED, `Redis refused the connection: ${message}`, { originalError: redactError(cause) });
+  if (/^WRONGPASS|invalid password/i.test(message)) {
+    return coded(ErrorCodes.BAD_PASSWORD, 'The password (or username and password) supplied to the Redis server was incorrect.', { originalError: redactError(cause) });
+  }
+  if (/^NOAUTH/.test(message)) {
+    return coded(ErrorCodes.NO_PASSWORD, 'The Redis server requires a password, but none was supplied.', { originalError: redactError(cause) });
+  }
+  return coded(code ?? 'E_REDIS_CONNECTION_FAILED', `Could not connect to Redis: ${message}`, { originalError: redactError(cause) });
+}
+
+function report(manager: Manager, client: RedisClient, failureType: 'error' | 'end', original: Error | undefined, message: string): void {
+  const handler = manager.onUnexpectedFailure;
+  if (!handler) return;
+  const err = new Error(message) as UnexpectedFailure;
+  err.failureType = failureType;
+  err.connection = client;
+  if (original) err.originalError = redactError(original);
+  try {
+    handler(err);
+  } catch (thrown) {
+    // A throwing handler must not become an uncaught exception inside node-redis' event loop.
+    process.emitWarning(`onUnexpectedFailure threw: ${redact(String(thrown))}`);
+  }
+}
+
+/**
+ * Open a connection for `manager`. Settles within `timeoutMs`: with the client (ready for commands), or with an
+ * Error whose `code` says why; a client that failed is destroyed, leaving no socket, timer or retry loop.
+ */
+export function openConnection(manager: Manager, timeoutMs: number): Promise<RedisClient> {
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    let settled = false;
+    let lastError: Error | undefined;
+    let down = false;
+    const options = manager.clientOptions();
+    const socket = options.socket as Record<string, unknown>;
+    const userStrategy = socket.reconnectStrategy;
+    // While the first connect is in progress, give up at once (node-redis would otherwise retry forever and
+    // connect() would never settle). Once connected, reconnect in the background: the caller's strategy if it
+    // gave one, else capped exponential backoff, never giving up (also after a socket timeout).
+    socket.reconnectStrategy = (retries: number, cause: Error) => {
+      if (!ready) return cause instanceof Error ? cause : new Error(String(cause));
+      if (userStrategy !== undefined) {
+        return typeof userStrategy === 'function' ? (userStrategy as (r: number, c: Error) => number | false | Error)(retries, cause) : (userStrategy as number | false);
+      }
+      return Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
+    };
+
+    let client: RedisClient;
+    try {
+      client = createClient(options) as RedisClient;
+    } catch (err) {
+      reject(coded('E_INVALID_CLIENT_OPTIONS', `Invalid Redis client options: ${redact((err as Error).message)}`));
+      return;
+    }
+
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      client.destroy();
+      reject(
+        coded(
+          ErrorCodes.CONNECTION_TIMED_OUT,
+          `Took too long to connect to Redis at ${manager.url} (more than ${timeoutMs} ms). ` +
+            'Change the allowed time with the `timeout` input of getConnection.' +
+            (lastError ? ` Last error: ${redact(lastError.message)}` : ''),
+        ),
+      );
+    }, timeoutMs);
+
+    client.on('error', (err: Error) => {
+      if (!ready) {
+        lastError = err;
+        return;
+      }
+      report(manager, client, 'error', err, `Error emitted from Redis client: ${redact(err.message)}`);
+    });
+    client.on('reconnecting', () => {
+      // node-redis 6 emits no `end` on an unexpected drop (v3 did). The first `reconnecting` of an outage is
+      // where the connection was lost: report it as 'end', as the original did, so `once('ready')` can follow.
+      if (!ready || down) return;
+      down = true;
+      report(manager, client, 'end', lastError, 'Redis connection lost; reconnecting in the background.');
+    });
+    client.on('ready', () => {
+      down = false;
+    });
+
+    client.connect().then(
+      () => {
+        ready = true;
+        if (settled) {
+          client.destroy();
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        states.set(client, { manager, released: false });
+        manager.connections.add(client);
+        hideSecrets(client);
+        resolve(client);
+      },
+      (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.destroy();
+        reject(classify(lastError ?? err));
+      },
+    );
+  });
+}
+
+/** node-redis keeps its options in private fields; still, make `inspect` of a connection say nothing it holds. */
+function hideSecrets(client: RedisClient): void {
+  Object.defineProperty(client, inspect.custom, {
+    value: () => `RedisConnection { ready: ${client.isReady} }`,
+    enumerable: false,
+  });
+}
+
+/** Release a connection: mark it, forget it, close its socket at once. Returns false if it was not live. */
+export function releaseConnection(value: unknown): boolean {
+  const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
+  if (!state || state.released) return false;
+  state.released = true;
+  const client = value as RedisClient;
+  state.manager.connections.delete(client);
+  client.destroy();
+  return true;
+}
+
+/** The `badConnection` report for a value that is not a live connection, or for a connection-level error. */
+export function badConnectionReport(reason: string | Error): { error: Error } {
+  if (typeof reason === 'string') return { error: coded('E_BAD_CONNECTION', reason) };
+  return { error: coded('E_BAD_CONNECTION', `The Redis connection is not usable: ${redact(reason.message)}`, { originalError: redactError(reason) }) };
+}

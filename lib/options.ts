@@ -1,0 +1,87 @@
+/**
+ * From a connection string and `meta` to node-redis 6 client options.
+ */
+import type { RedisClientOptions } from 'redis';
+import { redact, registerSecret } from './secrets';
+
+/** A plain dictionary (not an array, function, Date, class instance or null). */
+export function isDictionary(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+const SCHEMES = new Set(['redis:', 'rediss:', 'unix:']);
+
+/**
+ * Check a connection string. Returns the reason it is unusable, or undefined when it is fine.
+ * Messages never quote the credentials.
+ */
+export function connectionStringProblem(connectionString: unknown): string | undefined {
+  if (typeof connectionString !== 'string' || connectionString.trim() === '') {
+    return `The connection string must be a non-empty string like "redis://127.0.0.1:6379/0" (got ${describe(connectionString)}).`;
+  }
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return `The connection string "${redact(connectionString)}" is not a valid URL; expected redis://[user[:password]@]host[:port][/db], rediss://… or unix:///path.sock.`;
+  }
+  if (!SCHEMES.has(url.protocol)) {
+    return `The connection string "${redact(connectionString)}" uses the scheme "${url.protocol}"; only redis:, rediss: and unix: are supported.`;
+  }
+  if (url.protocol !== 'unix:') {
+    const db = url.pathname.replace(/^\//, '');
+    if (db !== '' && !/^\d+$/.test(db)) {
+      return `The connection string "${redact(connectionString)}" names the database "${db}"; it must be a whole number.`;
+    }
+  }
+  return undefined;
+}
+
+/** Register the secrets a connection string and options carry, so every message masks them. */
+export function registerSecretsOf(connectionString: string, options: Record<string, unknown>): void {
+  try {
+    const url = new URL(connectionString);
+    if (url.password) {
+      registerSecret(url.password);
+      registerSecret(decodeURIComponent(url.password));
+    }
+  } catch {
+    // Not a URL: nothing to register (it was refused anyway).
+  }
+  registerSecret(options.password);
+  const socket = options.socket as Record<string, unknown> | undefined;
+  if (socket && typeof socket === 'object') {
+    for (const k of ['key', 'passphrase', 'pfx']) {
+      const v = socket[k];
+      if (typeof v === 'string') registerSecret(v);
+      else if (Buffer.isBuffer(v)) registerSecret(v.toString());
+    }
+  }
+}
+
+/** A short description of a value for error messages (never the value itself when it could be large or secret). */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'object') return isDictionary(value) ? 'a dictionary' : `an instance of ${value.constructor?.name ?? 'an unknown class'}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return 'a BigInt';
+  if (typeof value === 'number') return String(value);
+  return typeof value;
+}
+
+/** The client options for one connection: the caller's options, the URL, and our defaults underneath. */
+export function buildClientOptions(connectionString: string, options: Record<string, unknown>): RedisClientOptions {
+  const socket = { ...((options.socket as Record<string, unknown> | undefined) ?? {}) };
+  return {
+    // Commands fail at once while the connection is down instead of queueing without a bound: a cache or
+    // session store is better served by a fast `badConnection` than by a call that waits for the server.
+    disableOfflineQueue: true,
+    ...options,
+    socket,
+    url: connectionString,
+  } as RedisClientOptions;
+}

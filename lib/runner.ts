@@ -1,0 +1,67 @@
+/**
+ * Typings for the `machine` runner (it ships none) and the typed pack built with it.
+ */
+import type { AnyMachine, ArginsOf, ExitDefs, InputDefs, Machine, OtherExits, OutputOf } from './define';
+
+/** What a non-success exit reaches `.exec`/`await` as. */
+export interface RunnerException<X extends string = string, R = unknown> extends Error {
+  name: 'Exception';
+  code: X;
+  exit: X;
+  raw: R;
+}
+
+/** `.switch({...})` handlers: `error` is required, every other key must be a declared exit. */
+export type SwitchHandlers<E extends ExitDefs> = {
+  error: (err: Error) => void;
+  success: (output: OutputOf<E['success']>) => void;
+} & { [K in OtherExits<E>]?: (raw: OutputOf<E[K]>) => void };
+
+/** The lazy call a runner method returns: nothing runs until it is awaited, `.exec`'d, `.switch`'d or `.now()`'d. */
+export interface Deferred<E extends ExitDefs, Sync extends boolean> extends PromiseLike<OutputOf<E['success']>> {
+  exec(cb: (err: Error | null | undefined, output?: OutputOf<E['success']>) => void): void;
+  switch(handlers: SwitchHandlers<E>): void;
+  catch<T = never>(onRejected: (err: Error) => T | PromiseLike<T>): Promise<OutputOf<E['success']> | T>;
+  /** Map an exit (or a predicate on the error) to another exit name or Error. */
+  intercept(rule: string | ((err: Error) => boolean), handler: string | ((err: Error) => unknown)): Deferred<E, Sync>;
+  tolerate(rule: string | ((err: Error) => boolean), handler?: (err: Error) => unknown): Deferred<E, Sync>;
+  timeout(ms: number): Deferred<E, Sync>;
+  meta(data: Record<string, unknown>): Deferred<E, Sync>;
+  log(): Promise<void>;
+  /** Run synchronously (only machines defined with `sync: true`). */
+  now: Sync extends true ? () => OutputOf<E['success']> : never;
+  /** Deprecated alias of `now()`. */
+  execSync: Sync extends true ? () => OutputOf<E['success']> : never;
+}
+
+/** A machine as the runner exposes it: `m(argins)` (lazy) or `m(argins, cb)` (runs at once). */
+export interface RunnerMethod<I extends InputDefs, E extends ExitDefs, Sync extends boolean> {
+  (argins: ArginsOf<I>): Deferred<E, Sync>;
+  (argins: ArginsOf<I>, cb: (err: Error | null | undefined, output?: OutputOf<E['success']>) => void): void;
+}
+
+export type RunnerPack<M extends Record<string, AnyMachine>> = {
+  [K in keyof M]: M[K] extends Machine<infer I, infer E, infer S> ? RunnerMethod<I, E, S> : never;
+};
+export type PromisePack<M extends Record<string, AnyMachine>> = {
+  [K in keyof M]: M[K]['call'];
+};
+
+interface MachineRunner {
+  pack(options: { name: string; version?: string; description?: string; defs: Record<string, Record<string, unknown>> }): Record<string, unknown>;
+}
+
+/** Build the runner's pack: each definition once, through `machine.pack`. */
+export function buildRunnerPack<M extends Record<string, AnyMachine>>(name: string, machines: M): RunnerPack<M> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const runner = require('machine') as MachineRunner;
+  const defs: Record<string, Record<string, unknown>> = {};
+  for (const m of Object.values(machines)) defs[m.identity] = m.runnerDef();
+  return runner.pack({ name, defs }) as RunnerPack<M>;
+}
+
+export function buildPromisePack<M extends Record<string, AnyMachine>>(machines: M): PromisePack<M> {
+  const out: Record<string, unknown> = {};
+  for (const [k, m] of Object.entries(machines)) out[k] = m.call;
+  return out as PromisePack<M>;
+}

@@ -1,0 +1,51 @@
+/**
+ * Inputs and exits several machines share, defined once.
+ */
+import type { RedisClient } from './connection';
+import { exit, optional, required } from './define';
+
+/** A connection from getConnection (a node-redis 6 client). */
+export type Connection = RedisClient;
+
+export const connectionInput = required<Connection>({
+  friendlyName: 'Connection',
+  description: 'A live Redis connection, as returned by getConnection().',
+  extendedDescription: 'It must come from this pack\'s getConnection() and not have been released.',
+  example: '===',
+});
+
+export const metaInput = optional<Record<string, unknown>>({
+  friendlyName: 'Meta (custom)',
+  description: 'Reserved for driver-specific options; accepted and ignored by this machine.',
+  example: '===',
+});
+
+/** Output of exits that carry an Error. */
+export interface ErrorReport {
+  error: Error;
+  meta?: unknown;
+}
+
+/** Output of `badConnection`: `error` says what was wrong with the connection. */
+export interface BadConnectionReport {
+  error: Error;
+  meta?: unknown;
+}
+
+export const badConnectionExit = exit<BadConnectionReport>({
+  description: 'The connection is not usable: not one of ours, already released, or its server is unreachable.',
+  extendedDescription:
+    'Usually a logic error (a connection used after release) or a server that went away while work was in progress. ' +
+    'A connection whose server comes back becomes usable again by itself.',
+  outputFriendlyName: 'Report',
+  outputDescription: 'The `error` property says why the connection could not be used.',
+  outputExample: { error: '===', meta: '===' },
+});
+
+export const failedExit = (description: string) =>
+  exit<ErrorReport>({
+    description,
+    outputFriendlyName: 'Report',
+    outputDescription: 'The `error` property is an Error explaining what went wrong.',
+    outputExample: { error: '===', meta: '===' },
+  });

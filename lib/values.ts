@@ -1,0 +1,49 @@
+/**
+ * Keys and values of the cache machines: what is accepted, and how values are stored.
+ *
+ * Every value is stored as JSON text, strings included, so a read returns the type that was written
+ * (`'1'` stays a string, `1` a number, `null` null). JSON rules apply inside objects and arrays: `undefined`
+ * and functions there are dropped, `NaN` and `Infinity` become `null`, Dates become ISO strings.
+ */
+import { coded, ErrorCodes, invalidInput } from './errors';
+import { describe } from './options';
+
+/** A key as Redis will see it: non-empty strings as they are, finite numbers as their decimal text. */
+export function toKey(key: unknown, inputName = 'key'): string {
+  if (typeof key === 'string') {
+    if (key.length === 0) throw invalidInput(`\`${inputName}\` must be a non-empty string (got "").`);
+    return key;
+  }
+  if (typeof key === 'number' && Number.isFinite(key)) return String(key);
+  throw invalidInput(`\`${inputName}\` must be a non-empty string or a finite number (got ${describe(key)}).`);
+}
+
+/** JSON text for `value`; refuses what JSON cannot carry, naming the key. */
+export function encodeValue(value: unknown, key: string): string {
+  const kind = typeof value;
+  if (value === undefined || kind === 'function' || kind === 'symbol') {
+    throw invalidInput(`Cannot cache ${kind === 'undefined' ? '`undefined`' : `a ${kind}`} under key "${key}": the value must be JSON-serializable.`);
+  }
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    const why = /circular/i.test((err as Error).message) ? 'it contains a circular reference' : /BigInt/i.test((err as Error).message) ? 'it contains a BigInt' : (err as Error).message;
+    throw invalidInput(`Cannot cache the value under key "${key}": ${why}.`);
+  }
+}
+
+/** Decode what cacheValue stored; another program's non-JSON text is an error naming the key. */
+export function decodeValue(text: string, key: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw coded(ErrorCodes.BAD_STORED_VALUE, `The value stored under key "${key}" is not JSON (it was not written by cacheValue), so it cannot be decoded.`);
+  }
+}
+
+/** `ttl`: absent, or a positive whole number of seconds. */
+export function toTtl(ttl: unknown): number | undefined {
+  if (ttl === undefined || ttl === null) return undefined;
+  if (typeof ttl === 'number' && Number.isInteger(ttl) && ttl > 0) return ttl;
+  throw invalidInput(`\`ttl\` must be a positive whole number of seconds (got ${describe(ttl)}).`);
+}

@@ -1,0 +1,56 @@
+import { badConnectionReport, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import { defineMachine, exit, optional, required } from '../lib/define';
+import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
+import { encodeValue, toKey, toTtl } from '../lib/values';
+
+export default defineMachine('cache-value', {
+  friendlyName: 'Cache value',
+  description: 'Store a value under a key, optionally for a limited time.',
+  extendedDescription:
+    'The value is stored as JSON (strings too), so getCachedValue() returns the same type. With `ttl`, the value and ' +
+    'its expiry are written in one command (SET … EX), so there is never a moment where the key lives forever.',
+  sideEffects: 'idempotent',
+  inputs: {
+    connection: connectionInput,
+    key: required<string | number>({
+      friendlyName: 'Key',
+      description: 'The key to store the value under: a non-empty string, or a finite number (used as its text).',
+      example: 'myNamespace.foo.bar_baz',
+    }),
+    value: required<unknown>({
+      friendlyName: 'Value',
+      description: 'The value: anything JSON can carry (string, number, boolean, null, array, dictionary).',
+      extendedDescription: '`undefined`, functions, BigInts and circular structures are refused with an error naming the key.',
+      example: '*',
+    }),
+    ttl: optional<number>({
+      friendlyName: 'Time-to-live (TTL)',
+      description: 'Seconds until the value is deleted (a positive whole number). Without it, the value stays until deleted.',
+      example: 86400,
+    }),
+    meta: metaInput,
+  },
+  exits: {
+    success: exit({
+      description: 'The value was stored.',
+      outputFriendlyName: 'Report',
+      outputDescription: 'Nothing of interest.',
+      outputExample: { meta: '===' },
+    }),
+    badConnection: badConnectionExit,
+  },
+  fn: async (inputs, exits) => {
+    const client = liveConnection(inputs.connection);
+    if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
+    const key = toKey(inputs.key);
+    const ttl = toTtl(inputs.ttl);
+    const text = encodeValue(inputs.value, key);
+    try {
+      await (ttl === undefined ? client.set(key, text) : client.set(key, text, { EX: ttl }));
+    } catch (err) {
+      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
+      throw err;
+    }
+    return exits.success();
+  },
+});

@@ -1,0 +1,56 @@
+import { isManager, openConnection } from '../lib/connection';
+import { defaulted, defineMachine, exit, required } from '../lib/define';
+import { coded } from '../lib/errors';
+import { failedExit, metaInput, type Connection } from '../lib/shared';
+import type { Manager } from '../lib/connection';
+
+export default defineMachine('get-connection', {
+  friendlyName: 'Get connection',
+  description: 'Open a live connection to Redis from a manager.',
+  extendedDescription:
+    'Settles within `timeout`: a refused connection, a wrong or missing password fail at once; a server that does not ' +
+    'answer fails when the time is up. A connection that failed leaves nothing behind. Release it with releaseConnection().',
+  inputs: {
+    manager: required<Manager>({
+      friendlyName: 'Manager',
+      description: 'The manager to connect with, from createManager(); not destroyed.',
+      example: '===',
+    }),
+    timeout: defaulted<number>(15000, {
+      friendlyName: 'Timeout',
+      description: 'How long to wait for the connection, in milliseconds.',
+      example: 10000,
+    }),
+    meta: metaInput,
+  },
+  exits: {
+    success: exit<{ connection: Connection; meta?: unknown }>({
+      description: 'A connection is open and ready for commands.',
+      extendedDescription: 'Release it with releaseConnection() when done.',
+      outputFriendlyName: 'Report',
+      outputDescription: 'The `connection` property is a live connection (a node-redis 6 client).',
+      outputExample: { connection: '===', meta: '===' },
+    }),
+    failed: failedExit(
+      'Could not connect: refused, wrong or missing password, no answer in time, or the manager is destroyed. ' +
+        'The error\'s `code` says which (ECONNREFUSED, ERR_BAD_PASSWORD, ERR_NO_PASSWORD, E_REDIS_CONNECTION_TIMED_OUT…).',
+    ),
+  },
+  fn: async (inputs, exits) => {
+    if (!isManager(inputs.manager)) {
+      return exits.failed({ error: coded('E_BAD_MANAGER', 'The `manager` must be a manager from createManager().') });
+    }
+    if (inputs.manager.destroyed) {
+      return exits.failed({ error: coded('E_MANAGER_DESTROYED', 'This manager was destroyed; create a new one with createManager().') });
+    }
+    const timeout = inputs.timeout;
+    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
+      return exits.failed({ error: coded('E_INVALID_INPUT', `\`timeout\` must be a positive number of milliseconds (got ${String(timeout)}).`) });
+    }
+    try {
+      return exits.success({ connection: await openConnection(inputs.manager, timeout) });
+    } catch (err) {
+      return exits.failed({ error: err as Error });
+    }
+  },
+});
