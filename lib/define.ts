@@ -53,6 +53,13 @@ export interface ExitDef<O> extends ExitMeta {
 export function required<T>(meta: InputMeta): InputDef<T, 'required'> {
   return { ...meta, type: 'ref', required: true };
 }
+/**
+ * Required at the type level, but not for the runner, which refuses `null` and `''` for required inputs: use it
+ * for inputs where those are valid values (the machine then checks for `undefined` itself).
+ */
+export function requiredAllowingEmpty<T>(meta: InputMeta): InputDef<T, 'required'> {
+  return { ...meta, type: 'ref' };
+}
 export function optional<T>(meta: InputMeta): InputDef<T, 'optional'> {
   return { ...meta, type: 'ref' };
 }
@@ -160,7 +167,8 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
     throw exitError(methodName, outcome.exit, def.exits[outcome.exit]?.description ?? '', outcome.output);
   }
 
-  // The promise face mirrors the runner: `required` inputs are checked, defaults applied, extra values ignored.
+  // The promise face mirrors the runner: `required` inputs are checked by the runner's rules (undefined, '' and
+  // null are refused), defaults applied, extra values ignored.
   function prepare(argins: unknown): Record<string, unknown> {
     if (argins === null || typeof argins !== 'object' || Array.isArray(argins)) {
       throw usageError(methodName, ['Expected a dictionary of inputs, got ' + (argins === null ? 'null' : typeof argins) + '.']);
@@ -168,7 +176,10 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
     const given = argins as Record<string, unknown>;
     let problems: string[] | undefined;
     for (const name of requiredNames) {
-      if (given[name] === undefined) (problems ??= []).push(`"${name}" is required, but it was not defined.`);
+      const v = given[name];
+      if (v === undefined) (problems ??= []).push(`"${name}" is required, but it was not defined.`);
+      else if (v === '') (problems ??= []).push(`Invalid "${name}":  Cannot use '' (empty string) for a required input.`);
+      else if (v === null) (problems ??= []).push(`Invalid "${name}":  Cannot use \`null\` for this required input.`);
     }
     if (problems) throw usageError(methodName, problems);
     if (defaults.length === 0) return given;

@@ -1,5 +1,5 @@
 import { badConnectionReport, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
-import { defineMachine, exit, optional, required } from '../lib/define';
+import { defineMachine, exit, optional, required, requiredAllowingEmpty } from '../lib/define';
 import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
 import { encodeValue, toKey, toTtl } from '../lib/values';
 
@@ -17,7 +17,7 @@ export default defineMachine('cache-value', {
       description: 'The key to store the value under: a non-empty string, or a finite number (used as its text).',
       example: 'myNamespace.foo.bar_baz',
     }),
-    value: required<unknown>({
+    value: requiredAllowingEmpty<unknown>({
       friendlyName: 'Value',
       description: 'The value: anything JSON can carry (string, number, boolean, null, array, dictionary).',
       extendedDescription: '`undefined`, functions, BigInts and circular structures are refused with an error naming the key.',
