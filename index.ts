@@ -7,6 +7,7 @@
  */
 import * as redis from 'redis';
 import { ErrorCodes } from './lib/errors';
+import { createClient } from './lib/facade';
 import { machines } from './lib/machines';
 import { buildPromisePack, buildRunnerPack, type PromisePack, type RunnerPack } from './lib/runner';
 import type { Machines } from './lib/machines';
@@ -21,16 +22,20 @@ export type Pack = RunnerPack<Machines> & {
   redis: typeof redis;
   /** The machine definitions (metadata and both faces), for tools and tests. */
   machines: Machines;
+  /** A memis client: replicated collections (see the README). */
+  createClient: typeof createClient;
 };
 
-const Pack = Object.assign(runnerPack, { promises, redis, machines }) as Pack;
+const Pack = Object.assign(runnerPack, { promises, redis, machines, createClient }) as Pack;
 
 export default Pack;
-export { machines, redis };
+export { machines, redis, createClient };
+export type { MemisClient, Database, Collection, ClientOptions, CollectionEvent, Listener } from './lib/facade';
+export type { Replica, ChangeType } from './lib/collections/replica';
 export type { Manager, UnexpectedFailure, RedisClient } from './lib/connection';
 export type { Connection, ErrorReport, BadConnectionReport } from './lib/shared';
 export type { RunnerException, Deferred, SwitchHandlers } from './lib/runner';
 export type { ExitException } from './lib/errors';
 export { ErrorCodes };
 // CommonJS callers: `require('machinepack-redis-ts')` is the pack itself, as with the original.
-module.exports = Object.defineProperty(Object.assign(Pack, { default: Pack, promises, machines, redis, ErrorCodes }), '__esModule', { value: true });
+module.exports = Object.defineProperty(Object.assign(Pack, { default: Pack, promises, machines, redis, createClient, ErrorCodes }), '__esModule', { value: true });

@@ -3,6 +3,7 @@
  */
 import authenticate from '../machines/authenticate';
 import cacheValue from '../machines/cache-value';
+import deleteItem from '../machines/delete-item';
 import createConnectionUrl from '../machines/create-connection-url';
 import createManager from '../machines/create-manager';
 import destroyCachedValues from '../machines/destroy-cached-values';
@@ -10,6 +11,8 @@ import destroyManager from '../machines/destroy-manager';
 import getCachedValue from '../machines/get-cached-value';
 import getConnection from '../machines/get-connection';
 import releaseConnection from '../machines/release-connection';
+import setItem from '../machines/set-item';
+import subscribeCollection from '../machines/subscribe-collection';
 
 export const machines = {
   createManager,
@@ -21,5 +24,8 @@ export const machines = {
   destroyCachedValues,
   createConnectionUrl,
   authenticate,
+  setItem,
+  deleteItem,
+  subscribeCollection,
 };
 export type Machines = typeof machines;

@@ -49,3 +49,21 @@ export const failedExit = (description: string) =>
     outputDescription: 'The `error` property is an Error explaining what went wrong.',
     outputExample: { error: '===', meta: '===' },
   });
+
+export const databaseInput = required<string>({
+  friendlyName: 'Database',
+  description: 'The database the collection belongs to (any non-empty string; it names a namespace, not a Redis DB number).',
+  example: 'region-nl',
+});
+
+export const collectionInput = required<string>({
+  friendlyName: 'Collection',
+  description: 'The collection\'s name (any non-empty string).',
+  example: 'artists',
+});
+
+export const itemKeyInput = required<string>({
+  friendlyName: 'Key',
+  description: 'The item\'s key within its collection (any non-empty string).',
+  example: 'coldplay',
+});

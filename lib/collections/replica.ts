@@ -1,0 +1,353 @@
+/**
+ * A process's copy of one collection, kept equal to what Redis holds.
+ *
+ * - Late join: subscribe first (buffering), then load an atomic snapshot stamped with the sequence number, then
+ *   apply the buffered notifications newer than it.
+ * - Order and duplicates: every notification carries the collection's sequence number; anything not newer than
+ *   what the copy holds is dropped, so no change is applied (or announced) twice.
+ * - Missed notifications: a gap in the sequence, a reconnect of the subscriber, or a periodic check of the
+ *   collection's sequence number (every `syncInterval`) replays the change log; when the log no longer covers the
+ *   gap, or the collection's epoch changed (Redis restarted empty), a full resync compares a fresh snapshot with
+ *   the copy and announces the differences, vanished items included.
+ * - Expiry: each notification and snapshot carries the item's remaining TTL; a local timer announces `expire` with
+ *   the last copy, so no keyspace notifications are needed.
+ */
+import { type RedisClient } from '../connection';
+import { decodeHash, parseNotification, sameJson, type CollectionKeys, type Notification } from './codec';
+import { run, scripts } from './scripts';
+
+export type ChangeType = 'set' | 'delete' | 'expire';
+/** Called for every change of the copy. `data` is the new contents (`set`) or the last copy held. */
+export type ChangeHandler = (type: ChangeType, key: string, data: Record<string, unknown>) => void;
+/** Called for trouble that does not stop the replica (a failed catch-up is retried). */
+export type TroubleHandler = (err: Error) => void;
+
+interface Entry {
+  data: Record<string, unknown>;
+  seq: number;
+  /** When the item expires (ms since epoch), 0 for never. */
+  deadline: number;
+}
+
+/** How close to its deadline a vanished item counts as expired rather than deleted. */
+const EXPIRY_SLACK_MS = 1000;
+/** Change log entries fetched per round trip during a replay. */
+const REPLAY_PAGE = 1000;
+
+/** A binary min-heap of expiry deadlines (stale entries are skipped when popped). */
+class DeadlineHeap {
+  private readonly at: number[] = [];
+  private readonly keys: string[] = [];
+  get size(): number {
+    return this.at.length;
+  }
+  peek(): number | undefined {
+    return this.at[0];
+  }
+  push(at: number, key: string): void {
+    this.at.push(at);
+    this.keys.push(key);
+    let i = this.at.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.at[p]! <= at) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+  pop(): [number, string] | undefined {
+    if (this.at.length === 0) return undefined;
+    const top: [number, string] = [this.at[0]!, this.keys[0]!];
+    const lastAt = this.at.pop()!;
+    const lastKey = this.keys.pop()!;
+    if (this.at.length > 0) {
+      this.at[0] = lastAt;
+      this.keys[0] = lastKey;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.at.length && this.at[l]! < this.at[m]!) m = l;
+        if (r < this.at.length && this.at[r]! < this.at[m]!) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+  clear(): void {
+    this.at.length = 0;
+    this.keys.length = 0;
+  }
+  private swap(a: number, b: number): void {
+    [this.at[a], this.at[b]] = [this.at[b]!, this.at[a]!];
+    [this.keys[a], this.keys[b]] = [this.keys[b]!, this.keys[a]!];
+  }
+}
+
+export interface ReplicaOptions {
+  /** How often (ms) the copy checks the collection's sequence number in Redis, to catch a lost notification. */
+  syncInterval: number;
+}
+
+/** The live copy of one collection. Made by the subscribeCollection machine. */
+export class Replica {
+  readonly #items = new Map<string, Entry>();
+  readonly #heap = new DeadlineHeap();
+  #lastSeq = 0;
+  #epoch = '';
+  #syncing = false;
+  #pending: Notification[] = [];
+  #ended = false;
+  #suspect: number | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #expiryAt = 0;
+  #pollTimer: NodeJS.Timeout | undefined;
+  readonly #listener = (message: string) => this.#onMessage(message);
+  readonly #onReady = () => void this.catchUp();
+  /** Full resyncs done after the first load (a gap the change log could not cover, or an epoch change). */
+  resyncs = 0;
+
+  constructor(
+    readonly keys: CollectionKeys,
+    private readonly command: RedisClient,
+    private readonly subscriber: RedisClient,
+    private readonly onChange: ChangeHandler,
+    private readonly onTrouble: TroubleHandler,
+    private readonly options: ReplicaOptions,
+  ) {}
+
+  /** Subscribe, load the snapshot, announce its items as `set`. Resolves once the copy is loaded. */
+  async start(): Promise<void> {
+    this.#syncing = true;
+    try {
+      await this.subscriber.subscribe(this.keys.channel, this.#listener);
+      await this.#resync();
+    } catch (err) {
+      this.#syncing = false;
+      await this.end();
+      throw err;
+    }
+    this.#syncing = false;
+    this.#drain();
+    this.subscriber.on('ready', this.#onReady);
+    this.#pollTimer = setInterval(() => void this.#poll(), this.options.syncInterval);
+    this.#pollTimer.unref();
+  }
+
+  /** Stop following the collection; the copy is kept but no longer updated. Idempotent. */
+  async end(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#heap.clear();
+    this.subscriber.off('ready', this.#onReady);
+    if (this.subscriber.isOpen) await this.subscriber.unsubscribe(this.keys.channel, this.#listener).catch(() => undefined);
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+  get size(): number {
+    return this.#items.size;
+  }
+  /** The sequence number of the last change applied. */
+  get seq(): number {
+    return this.#lastSeq;
+  }
+  get(key: string): Record<string, unknown> | undefined {
+    return this.#items.get(key)?.data;
+  }
+  has(key: string): boolean {
+    return this.#items.has(key);
+  }
+  keysList(): string[] {
+    return [...this.#items.keys()];
+  }
+  entries(): IterableIterator<[string, { data: Record<string, unknown> }]> {
+    return this.#items.entries();
+  }
+
+  #onMessage(message: string): void {
+    try {
+      const n = parseNotification(message);
+      if (!n || this.#ended) return;
+      if (this.#syncing) this.#pending.push(n);
+      else this.#apply(n);
+    } catch (err) {
+      this.onTrouble(err as Error);
+    }
+  }
+
+  /** Apply one notification in sequence order; a gap or a foreign epoch starts a catch-up instead. */
+  #apply(n: Notification): void {
+    if (n.epoch !== this.#epoch) {
+      if (this.#epoch === '' && this.#lastSeq === 0 && n.seq === 1) {
+        this.#epoch = n.epoch; // the collection was created after our snapshot
+      } else {
+        this.#pending.push(n);
+        void this.catchUp();
+        return;
+      }
+    }
+    if (n.seq <= this.#lastSeq) return;
+    if (n.seq > this.#lastSeq + 1) {
+      this.#pending.push(n);
+      void this.catchUp();
+      return;
+    }
+    this.#lastSeq = n.seq;
+    this.#change(n);
+  }
+
+  #change(n: Notification): void {
+    const held = this.#items.get(n.key);
+    if (held && held.seq >= n.seq) return;
+    if (n.op === 'd') {
+      if (!held) return;
+      this.#items.delete(n.key);
+      this.onChange('delete', n.key, held.data);
+      return;
+    }
+    const data = JSON.parse(n.payload) as Record<string, unknown>;
+    this.#put(n.key, data, n.seq, n.ttlMs > 0 ? Date.now() + n.ttlMs : 0, held);
+  }
+
+  /** Store an item; announce `set` only when its contents changed. */
+  #put(key: string, data: Record<string, unknown>, seq: number, deadline: number, held: Entry | undefined): void {
+    if (held && sameJson(held.data, data)) {
+      held.seq = seq;
+      held.deadline = deadline;
+    } else {
+      this.#items.set(key, { data, seq, deadline });
+      this.onChange('set', key, data);
+    }
+    if (deadline > 0) this.#schedule(deadline, key);
+  }
+
+  #schedule(deadline: number, key: string): void {
+    this.#heap.push(deadline, key);
+    if (this.#expiryTimer && this.#expiryAt <= deadline) return;
+    clearTimeout(this.#expiryTimer);
+    this.#expiryAt = deadline;
+    this.#expiryTimer = setTimeout(() => this.#expire(), Math.max(0, deadline - Date.now()));
+    this.#expiryTimer.unref();
+  }
+
+  #expire(): void {
+    this.#expiryTimer = undefined;
+    const now = Date.now();
+    while (this.#heap.size > 0 && this.#heap.peek()! <= now) {
+      const [at, key] = this.#heap.pop()!;
+      const held = this.#items.get(key);
+      if (!held || held.deadline !== at) continue; // re-set or deleted since
+      this.#items.delete(key);
+      this.onChange('expire', key, held.data);
+    }
+    const next = this.#heap.peek();
+    if (next !== undefined && !this.#ended) {
+      this.#expiryAt = next;
+      this.#expiryTimer = setTimeout(() => this.#expire(), Math.max(0, next - Date.now()));
+      this.#expiryTimer.unref();
+    }
+  }
+
+  /** Apply buffered notifications in order (after a load or a catch-up). */
+  #drain(): void {
+    const pending = this.#pending.sort((a, b) => a.seq - b.seq);
+    this.#pending = [];
+    for (const n of pending) {
+      if (this.#syncing) this.#pending.push(n);
+      else this.#apply(n);
+    }
+  }
+
+  /**
+   * Bring the copy up to what Redis holds: replay the change log from the last sequence number applied, or do a
+   * full resync when the log no longer covers it or the collection's epoch changed. Safe to call at any time.
+   */
+  async catchUp(): Promise<void> {
+    if (this.#syncing || this.#ended) return;
+    this.#syncing = true;
+    try {
+      if (!(await this.#replay())) {
+        await this.#resync();
+        this.resyncs++;
+      }
+    } catch (err) {
+      this.onTrouble(err as Error); // the next poll or reconnect tries again
+    } finally {
+      this.#syncing = false;
+    }
+    if (!this.#ended) this.#drain();
+  }
+
+  /** Replay the change log; false when it cannot bring the copy up to date (a full resync is needed). */
+  async #replay(): Promise<boolean> {
+    for (;;) {
+      const entries = (await this.command.xRange(this.keys.log, `${this.#lastSeq + 1}-0`, '+', { COUNT: REPLAY_PAGE })) as Array<{ id: string; message: Record<string, string> }>;
+      if (entries.length === 0) {
+        const [seq, epoch] = (await this.command.hmGet(this.keys.meta, ['seq', 'epoch'])) as Array<string | null>;
+        return (epoch ?? '') === this.#epoch && Number(seq ?? 0) <= this.#lastSeq;
+      }
+      for (const entry of entries) {
+        const n = parseNotification(entry.message.m ?? '');
+        if (!n || n.epoch !== this.#epoch || n.seq !== this.#lastSeq + 1) return false;
+        this.#lastSeq = n.seq;
+        this.#change(n);
+        if (this.#ended) return true;
+      }
+      if (entries.length < REPLAY_PAGE) return true;
+    }
+  }
+
+  /** Load a snapshot and make the copy equal to it, announcing every difference. */
+  async #resync(): Promise<void> {
+    const reply = (await run(this.command, scripts.snapshot, [this.keys.meta, this.keys.index], [this.keys.itemPrefix])) as unknown[];
+    if (this.#ended) return;
+    const now = Date.now();
+    const seen = new Set<string>();
+    for (let i = 2; i < reply.length; i += 3) {
+      const key = decodeURIComponent(reply[i] as string);
+      const pttl = Number(reply[i + 1]);
+      const { data, seq } = decodeHash(reply[i + 2] as string[]);
+      seen.add(key);
+      this.#put(key, data, seq, pttl > 0 ? now + pttl : 0, this.#items.get(key));
+    }
+    for (const [key, held] of this.#items) {
+      if (seen.has(key)) continue;
+      this.#items.delete(key);
+      const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
+      this.onChange(expired ? 'expire' : 'delete', key, held.data);
+    }
+    this.#lastSeq = Number(reply[0]);
+    this.#epoch = String(reply[1]);
+    this.#suspect = undefined;
+  }
+
+  /** The periodic check: behind on two checks in a row (not just in-flight messages) → catch up. */
+  async #poll(): Promise<void> {
+    if (this.#syncing || this.#ended || !this.command.isReady) return;
+    try {
+      const [seq, epoch] = (await this.command.hmGet(this.keys.meta, ['seq', 'epoch'])) as Array<string | null>;
+      const current = Number(seq ?? 0);
+      if ((epoch ?? '') !== this.#epoch) {
+        // Redis lost the collection (restart) or re-created it: a different epoch is never in flight for long.
+        if (this.#suspect === -1) await this.catchUp();
+        else this.#suspect = -1;
+        return;
+      }
+      if (current > this.#lastSeq) {
+        if (this.#suspect !== undefined && this.#suspect !== -1 && this.#lastSeq < this.#suspect) await this.catchUp();
+        else this.#suspect = current;
+      } else {
+        this.#suspect = undefined;
+      }
+    } catch {
+      // Redis unreachable: the subscriber's reconnect triggers a catch-up.
+    }
+  }
+}

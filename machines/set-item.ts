@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { badConnectionReport, connectionProblem, liveConnection } from '../lib/connection';
+import { collectionKeys, encodeItem, encodeItemKey, ttlMs } from '../lib/collections/codec';
+import { writeFailure } from '../lib/collections/errors';
+import { LOG_LENGTH, run, scripts } from '../lib/collections/scripts';
+import { defineMachine, exit, optional, required } from '../lib/define';
+import { badConnectionExit, collectionInput, connectionInput, databaseInput, failedExit, itemKeyInput } from '../lib/shared';
+
+export default defineMachine('set-item', {
+  friendlyName: 'Set item',
+  description: 'Write an item (a plain object) into a replicated collection and notify its subscribers.',
+  extendedDescription:
+    'One atomic script writes the item hash, its TTL, the collection\'s sequence number and change log, and publishes ' +
+    'the notification: either all of it happens or none. Writing the same contents again only refreshes the TTL: ' +
+    'subscribers get no `set` event for it.',
+  inputs: {
+    connection: connectionInput,
+    database: databaseInput,
+    collection: collectionInput,
+    key: itemKeyInput,
+    data: required<Record<string, unknown>>({
+      friendlyName: 'Data',
+      description: 'The item: a plain object whose field values are JSON (strings, numbers, booleans, null, arrays, objects).',
+      extendedDescription: 'Strings, numbers, arrays, null, Dates and class instances are refused, and nothing is written.',
+      example: { genre: 'Alternative' },
+    }),
+    ttl: optional<number>({
+      friendlyName: 'Time-to-live (seconds)',
+      description: 'Seconds until the item expires (fractions allowed). Without it, the item stays until deleted.',
+      example: 86400,
+    }),
+  },
+  exits: {
+    success: exit<{ seq: number }>({
+      description: 'The item was written and its subscribers notified.',
+      outputFriendlyName: 'Report',
+      outputDescription: 'The `seq` property is the collection\'s sequence number of this write.',
+      outputExample: { seq: 42 },
+    }),
+    failed: failedExit('Redis refused the write (out of memory, no permission, read-only replica…); nothing was written.'),
+    badConnection: badConnectionExit,
+  },
+  fn: async (inputs, exits) => {
+    const client = liveConnection(inputs.connection);
+    if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
+    const keys = collectionKeys(inputs.database, inputs.collection);
+    const encodedKey = encodeItemKey(inputs.key);
+    const { fields, payload } = encodeItem(inputs.data, inputs.key);
+    const ms = ttlMs(inputs.ttl, inputs.key);
+    try {
+      const seq = await run(client, scripts.set, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
+        keys.channel, randomBytes(8).toString('hex'), encodedKey, String(ms), payload, String(LOG_LENGTH), ...fields,
+      ]);
+      return exits.success({ seq: Number(seq) });
+    } catch (err) {
+      const f = writeFailure(err, `set item "${inputs.key}"`);
+      return f.exit === 'failed' ? exits.failed(f.report) : exits.badConnection(f.report);
+    }
+  },
+});
