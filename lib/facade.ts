@@ -315,14 +315,16 @@ export class Collection<T extends object = Record<string, unknown>> {
 
 /**
  * Create a memis client. Takes a URL string, node-redis 6 client options (`{ url }` or `{ socket: { host, port } }`,
- * `password`, `database`…, plus the facade's `syncInterval`, `connectTimeout`), or memis' `(port, host, options)`.
+ * `password`, `database`…, plus the facade's `syncInterval`, `connectTimeout`), `(url, options)`, or memis'
+ * `(port, host, options)`.
  */
-export function createClient(options?: string | ClientOptions): MemisClient;
+export function createClient(options?: ClientOptions): MemisClient;
+export function createClient(url: string, options?: ClientOptions): MemisClient;
 export function createClient(port: number, host?: string, options?: ClientOptions): MemisClient;
-export function createClient(a?: string | number | ClientOptions, host?: string, more?: ClientOptions): MemisClient {
+export function createClient(a?: string | number | ClientOptions, b?: string | ClientOptions, c?: ClientOptions): MemisClient {
   let opts: ClientOptions;
-  if (typeof a === 'string') opts = { ...(more ?? {}), url: a };
-  else if (typeof a === 'number') opts = { ...(more ?? {}), socket: { ...((more?.socket as object) ?? {}), port: a, host: host ?? '127.0.0.1' } };
+  if (typeof a === 'string') opts = { ...((b as ClientOptions | undefined) ?? {}), url: a };
+  else if (typeof a === 'number') opts = { ...(c ?? {}), socket: { ...((c?.socket as object) ?? {}), port: a, host: (b as string | undefined) ?? '127.0.0.1' } };
   else if (a === undefined || isDictionary(a)) opts = { ...(a ?? {}) };
   else throw new TypeError('createClient: pass a redis:// URL, an options object, or (port, host, options).');
   const { url, syncInterval, connectTimeout, retryDelay, ...meta } = opts;

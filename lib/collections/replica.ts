@@ -132,6 +132,8 @@ export class Replica {
     }
     this.#syncing = false;
     this.#drain();
+    // Every replica on a shared subscriber connection listens for its `ready`: raise the limit as they come.
+    this.subscriber.setMaxListeners(this.subscriber.getMaxListeners() + 1);
     this.subscriber.on('ready', this.#onReady);
     this.#pollTimer = setInterval(() => void this.#poll(), this.options.syncInterval);
     this.#pollTimer.unref();
@@ -144,7 +146,10 @@ export class Replica {
     clearInterval(this.#pollTimer);
     clearTimeout(this.#expiryTimer);
     this.#heap.clear();
-    this.subscriber.off('ready', this.#onReady);
+    if (this.subscriber.listeners('ready').includes(this.#onReady)) {
+      this.subscriber.off('ready', this.#onReady);
+      this.subscriber.setMaxListeners(Math.max(10, this.subscriber.getMaxListeners() - 1));
+    }
     if (this.subscriber.isOpen) await this.subscriber.unsubscribe(this.keys.channel, this.#listener).catch(() => undefined);
   }
 
@@ -175,7 +180,8 @@ export class Replica {
     try {
       const n = parseNotification(message);
       if (!n || this.#ended) return;
-      if (this.#syncing) this.#pending.push(n);
+      // While catching up, or while earlier notifications wait for a catch-up that failed, keep the order.
+      if (this.#syncing || this.#pending.length > 0) this.#pending.push(n);
       else this.#apply(n);
     } catch (err) {
       this.onTrouble(err as Error);
@@ -272,17 +278,21 @@ export class Replica {
   async catchUp(): Promise<void> {
     if (this.#syncing || this.#ended) return;
     this.#syncing = true;
+    let ok = false;
     try {
       if (!(await this.#replay())) {
         await this.#resync();
         this.resyncs++;
       }
+      ok = true;
     } catch (err) {
-      this.onTrouble(err as Error); // the next poll or reconnect tries again
+      // Redis unreachable or refusing: keep what is buffered; the next poll or reconnect tries again. Draining
+      // now would start another catch-up that fails at once, in a loop that never yields.
+      this.onTrouble(err as Error);
     } finally {
       this.#syncing = false;
     }
-    if (!this.#ended) this.#drain();
+    if (ok && !this.#ended) this.#drain();
   }
 
   /** Replay the change log; false when it cannot bring the copy up to date (a full resync is needed). */
@@ -331,6 +341,7 @@ export class Replica {
   /** The periodic check: behind on two checks in a row (not just in-flight messages) → catch up. */
   async #poll(): Promise<void> {
     if (this.#syncing || this.#ended || !this.command.isReady) return;
+    if (this.#pending.length > 0) return void (await this.catchUp());
     try {
       const [seq, epoch] = (await this.command.hmGet(this.keys.meta, ['seq', 'epoch'])) as Array<string | null>;
       const current = Number(seq ?? 0);
