@@ -13,6 +13,7 @@ async function main(): Promise<void> {
     console.log(`Started a private redis-server on port ${server.port} (set REDIS_URL to use your own).`);
   }
 
+  console.log('Machines:');
   // 1. The runner face, with await: exactly as machinepack-redis callers write it.
   const { manager } = await Pack.createManager({
     connectionString: url,
@@ -42,8 +43,26 @@ async function main(): Promise<void> {
 
   await Pack.promises.releaseConnection({ connection });
   await Pack.promises.destroyManager({ manager });
+  console.log('Connection released, manager destroyed.\n');
+
+  // 4. Replicated collections: two independent clients (as two servers would be) share one collection.
+  const writer = Pack.createClient(url);
+  const reader = Pack.createClient(url);
+  const mine = writer.database('region-nl').collection<{ genre: string }>('artists');
+  const theirs = reader.database('region-nl').collection<{ genre: string }>('artists');
+  await mine.set('coldplay', { genre: 'Alternative' });
+  theirs.on('set', (key, data) => console.log(`  reader: set ${key}`, data));
+  theirs.multi('expire delete', (key, data) => console.log(`  reader: gone ${key} (last copy`, data, ')'));
+  await theirs.subscribe(); // the late joiner first gets `set` for coldplay
+  await mine.set('muse', { genre: 'Rock' }, 0.5); // expires after half a second
+  await mine.set('coldplay', { genre: 'Pop' });
+  await mine.del('coldplay');
+  await new Promise((r) => setTimeout(r, 1200));
+  console.log('  reader copy now holds:', theirs.keys());
+  await Promise.all([writer.quit(), reader.quit()]);
+
   await server?.stop();
-  console.log('Done: connection released, manager destroyed.');
+  console.log('Done.');
 }
 
 main().catch((err) => {
