@@ -32,6 +32,7 @@ export default Pack;
 export { machines, redis, createClient };
 export type { MemisClient, Database, Collection, ClientOptions, CollectionEvent, Listener } from './lib/facade';
 export type { Replica, ChangeType } from './lib/collections/replica';
+export type { LegacyClient, LegacyMulti } from './lib/legacy';
 export type { Manager, UnexpectedFailure, RedisClient } from './lib/connection';
 export type { Connection, ErrorReport, BadConnectionReport } from './lib/shared';
 export type { RunnerException, Deferred, SwitchHandlers } from './lib/runner';

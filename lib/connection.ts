@@ -7,6 +7,7 @@
 import { inspect } from 'node:util';
 import { createClient, type RedisClientType } from 'redis';
 import { coded, ErrorCodes } from './errors';
+import { LegacyClient } from './legacy';
 import { buildClientOptions } from './options';
 import { maskUrl, redact, redactError } from './secrets';
 
@@ -18,7 +19,7 @@ export interface UnexpectedFailure extends Error {
   /** 'error': the client reported an error; 'end': the connection to the server was lost. */
   failureType: 'error' | 'end';
   /** The connection concerned. Its `ready` event fires when the server is back. */
-  connection: RedisClient;
+  connection: RedisClient | LegacyClient;
   /** What node-redis reported, secrets masked. */
   originalError?: Error;
 }
@@ -34,8 +35,8 @@ const MANAGER = Symbol('machinepack-redis-ts.manager');
 export class Manager {
   readonly #connectionString: string;
   readonly #clientOptions: Record<string, unknown>;
-  /** The connections handed out and not yet released. */
-  readonly connections = new Set<RedisClient>();
+  /** The connections handed out and not yet released (node-redis 6 clients, or legacy v3-style ones). */
+  readonly connections = new Set<RedisClient | LegacyClient>();
   readonly onUnexpectedFailure: FailureHandler | undefined;
   /** The `meta` given to createManager (shown masked). */
   readonly meta: Record<string, unknown> | undefined;
@@ -55,13 +56,13 @@ export class Manager {
   }
 
   /** Connections handed out, as the original's `redisClients` array. */
-  get redisClients(): RedisClient[] {
+  get redisClients(): Array<RedisClient | LegacyClient> {
     return [...this.connections];
   }
 
   /** @internal The full client options for a new connection. */
-  clientOptions(): ReturnType<typeof buildClientOptions> {
-    return buildClientOptions(this.#connectionString, this.#clientOptions);
+  clientOptions(legacy: boolean): ReturnType<typeof buildClientOptions> {
+    return buildClientOptions(this.#connectionString, this.#clientOptions, legacy);
   }
 
   toJSON(): Record<string, unknown> {
@@ -80,6 +81,8 @@ export function isManager(value: unknown): value is Manager {
 interface ConnectionState {
   manager: Manager;
   released: boolean;
+  /** The node-redis 6 client (the handle itself, or what a legacy handle wraps). */
+  client: RedisClient;
 }
 const states = new WeakMap<object, ConnectionState>();
 
@@ -95,7 +98,7 @@ export function connectionProblem(value: unknown): string | undefined {
 /** The live connection, or undefined when `value` is not one of ours or was released. */
 export function liveConnection(value: unknown): RedisClient | undefined {
   const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
-  return state && !state.released ? (value as RedisClient) : undefined;
+  return state && !state.released ? state.client : undefined;
 }
 
 /** Errors that mean the connection, not the command, failed: reported through `badConnection`. */
@@ -121,13 +124,16 @@ function classify(err: Error | undefined): Error {
   if (/^WRONGPASS|invalid password/i.test(message)) {
     return coded(ErrorCodes.BAD_PASSWORD, 'The password (or username and password) supplied to the Redis server was incorrect.', { originalError: redactError(cause) });
   }
+  if (/AUTH <password> called without any password configured/.test(message)) {
+    return coded('ERR_PASSWORD_NOT_NEEDED', 'A password was given but the Redis server has none configured.', { originalError: redactError(cause) });
+  }
   if (/^NOAUTH/.test(message)) {
     return coded(ErrorCodes.NO_PASSWORD, 'The Redis server requires a password, but none was supplied.', { originalError: redactError(cause) });
   }
   return coded(code ?? 'E_REDIS_CONNECTION_FAILED', `Could not connect to Redis: ${message}`, { originalError: redactError(cause) });
 }
 
-function report(manager: Manager, client: RedisClient, failureType: 'error' | 'end', original: Error | undefined, message: string): void {
+function report(manager: Manager, client: RedisClient | LegacyClient, failureType: 'error' | 'end', original: Error | undefined, message: string): void {
   const handler = manager.onUnexpectedFailure;
   if (!handler) return;
   const err = new Error(message) as UnexpectedFailure;
@@ -146,13 +152,27 @@ function report(manager: Manager, client: RedisClient, failureType: 'error' | 'e
  * Open a connection for `manager`. Settles within `timeoutMs`: with the client (ready for commands), or with an
  * Error whose `code` says why; a client that failed is destroyed, leaving no socket, timer or retry loop.
  */
-export function openConnection(manager: Manager, timeoutMs: number): Promise<RedisClient> {
+export function openConnection(manager: Manager, timeoutMs: number, legacy = false): Promise<RedisClient | LegacyClient> {
+  return connectOnce(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
+    // v3 connected (with a warning) when given a password the server does not need; RESP2 refuses it. Do as v3.
+    if (err.code !== 'ERR_PASSWORD_NOT_NEEDED') throw err;
+    process.emitWarning('machinepack-redis-ts: a password was given but the Redis server has none; connecting without it.', { code: 'MPR_PASSWORD_NOT_NEEDED' });
+    return connectOnce(manager, timeoutMs, legacy, true);
+  });
+}
+
+function connectOnce(manager: Manager, timeoutMs: number, legacy: boolean, dropPassword: boolean): Promise<RedisClient | LegacyClient> {
   return new Promise((resolve, reject) => {
     let ready = false;
     let settled = false;
     let lastError: Error | undefined;
     let down = false;
-    const options = manager.clientOptions();
+    const options = manager.clientOptions(legacy);
+    if (dropPassword) {
+      delete options.password;
+      if (options.url) options.url = dropUrlPassword(options.url);
+    }
+    let handle: RedisClient | LegacyClient;
     const socket = options.socket as Record<string, unknown>;
     const userStrategy = socket.reconnectStrategy;
     // While the first connect is in progress, give up at once (node-redis would otherwise retry forever and
@@ -193,14 +213,14 @@ export function openConnection(manager: Manager, timeoutMs: number): Promise<Red
         lastError = err;
         return;
       }
-      report(manager, client, 'error', err, `Error emitted from Redis client: ${redact(err.message)}`);
+      report(manager, handle, 'error', err, `Error emitted from Redis client: ${redact(err.message)}`);
     });
     client.on('reconnecting', () => {
       // node-redis 6 emits no `end` on an unexpected drop (v3 did). The first `reconnecting` of an outage is
       // where the connection was lost: report it as 'end', as the original did, so `once('ready')` can follow.
       if (!ready || down) return;
       down = true;
-      report(manager, client, 'end', lastError, 'Redis connection lost; reconnecting in the background.');
+      report(manager, handle, 'end', lastError, 'Redis connection lost; reconnecting in the background.');
     });
     client.on('ready', () => {
       down = false;
@@ -215,10 +235,13 @@ export function openConnection(manager: Manager, timeoutMs: number): Promise<Red
         }
         settled = true;
         clearTimeout(timer);
-        states.set(client, { manager, released: false });
-        manager.connections.add(client);
+        handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
+        const state = { manager, released: false, client };
+        states.set(handle, state);
+        if (handle !== client) states.set(client, state);
+        manager.connections.add(handle);
         hideSecrets(client);
-        resolve(client);
+        resolve(handle);
       },
       (err: Error) => {
         if (settled) return;
@@ -229,6 +252,27 @@ export function openConnection(manager: Manager, timeoutMs: number): Promise<Red
       },
     );
   });
+}
+
+function dropUrlPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    if (!u.username) return url.replace(/\/\/[^@/]*@/, '//');
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+function legacyHooks(manager: Manager, timeoutMs: number) {
+  return {
+    release: (c: LegacyClient) => void releaseConnection(c),
+    duplicate: async () => {
+      if (manager.destroyed) throw coded('E_MANAGER_DESTROYED', 'The manager of this connection was destroyed.');
+      return (await openConnection(manager, timeoutMs, true)) as LegacyClient;
+    },
+  };
 }
 
 /** node-redis keeps its options in private fields; still, make `inspect` of a connection say nothing it holds. */
@@ -244,9 +288,8 @@ export function releaseConnection(value: unknown): boolean {
   const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
   if (!state || state.released) return false;
   state.released = true;
-  const client = value as RedisClient;
-  state.manager.connections.delete(client);
-  client.destroy();
+  state.manager.connections.delete(value as RedisClient | LegacyClient);
+  state.client.destroy();
   return true;
 }
 

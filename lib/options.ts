@@ -74,12 +74,15 @@ export function describe(value: unknown): string {
 }
 
 /** The client options for one connection: the caller's options, the URL, and our defaults underneath. */
-export function buildClientOptions(connectionString: string, options: Record<string, unknown>): RedisClientOptions {
+export function buildClientOptions(connectionString: string, options: Record<string, unknown>, legacy = false): RedisClientOptions {
   const socket = { ...((options.socket as Record<string, unknown> | undefined) ?? {}) };
   return {
     // Commands fail at once while the connection is down instead of queueing without a bound: a cache or
     // session store is better served by a fast `badConnection` than by a call that waits for the server.
-    disableOfflineQueue: true,
+    // Legacy (v3-style) connections queue, as v3 did by default (`enable_offline_queue`).
+    disableOfflineQueue: !legacy,
+    // v3 spoke RESP2, and its callers expect RESP2's reply shapes.
+    ...(legacy ? { RESP: 2 } : {}),
     ...options,
     socket,
     url: connectionString,

@@ -1,7 +1,7 @@
 import { isManager, openConnection } from '../lib/connection';
-import { defaulted, defineMachine, exit, required } from '../lib/define';
+import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
 import { coded } from '../lib/errors';
-import { failedExit, metaInput, type Connection } from '../lib/shared';
+import { failedExit, type Connection } from '../lib/shared';
 import type { Manager } from '../lib/connection';
 
 export default defineMachine('get-connection', {
@@ -21,7 +21,11 @@ export default defineMachine('get-connection', {
       description: 'How long to wait for the connection, in milliseconds.',
       example: 10000,
     }),
-    meta: metaInput,
+    meta: optional<Record<string, unknown>>({
+      friendlyName: 'Meta (custom)',
+      description: 'Options for this connection: `{ legacyMode: true }` returns a node-redis v3-style client (callbacks, lowercase commands).',
+      example: '===',
+    }),
   },
   exits: {
     success: exit<{ connection: Connection; meta?: unknown }>({
@@ -47,8 +51,10 @@ export default defineMachine('get-connection', {
     if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
       return exits.failed({ error: coded('E_INVALID_INPUT', `\`timeout\` must be a positive number of milliseconds (got ${String(timeout)}).`) });
     }
+    // `legacyMode` (in this call's meta or the manager's) gives a node-redis v3-style client (see lib/legacy.ts).
+    const legacy = inputs.meta?.legacyMode === true || inputs.manager.meta?.legacyMode === true;
     try {
-      return exits.success({ connection: await openConnection(inputs.manager, timeout) });
+      return exits.success({ connection: (await openConnection(inputs.manager, timeout, legacy)) as Connection });
     } catch (err) {
       return exits.failed({ error: err as Error });
     }

@@ -1,0 +1,348 @@
+/* eslint-disable @typescript-eslint/no-unsafe-declaration-merging -- command methods are installed on the prototypes at run time and declared by interfaces below */
+/**
+ * A node-redis v3-style client on a node-redis 6 connection, for callers written for v3 (Sails' session and
+ * sockets hooks, sails-redis, the socket.io Redis adapter): callbacks, lowercase command names, EventEmitter
+ * events, `end(flush)`, `select(db, cb)`, `duplicate()`, and pub/sub with `message` / `pmessage` events.
+ *
+ * Legacy connections speak RESP2, so replies have the shapes v3 gave (bulk strings as strings, integers as
+ * numbers, arrays, null); HGETALL is turned into an object (null when empty), as v3 did.
+ */
+import { EventEmitter } from 'node:events';
+import type { RedisClient } from './connection';
+
+export type Callback<T = unknown> = (err: Error | null, reply?: T) => void;
+type Arg = string | Buffer;
+
+/** Commands installed as lowercase methods (others go through `send_command`). */
+const COMMANDS = (
+  'append auth bgrewriteaio bgsave bitcount bitfield bitop bitpos blmove blpop brpop brpoplpush bzpopmax bzpopmin ' +
+  'client cluster command config copy dbsize debug decr decrby del discard dump echo eval evalsha exists expire ' +
+  'expireat flushall flushdb geoadd geodist geohash geopos georadius georadiusbymember geosearch get getbit getdel ' +
+  'getex getrange getset hdel hexists hget hgetall hincrby hincrbyfloat hkeys hlen hmget hmset hscan hset hsetnx ' +
+  'hstrlen hvals incr incrby incrbyfloat info keys lastsave lindex linsert llen lmove lpop lpos lpush lpushx lrange ' +
+  'lrem lset ltrim memory mget migrate monitor move mset msetnx object persist pexpire pexpireat pfadd pfcount ' +
+  'pfmerge ping psetex pttl publish pubsub randomkey rename renamenx restore role rpop rpoplpush rpush rpushx sadd ' +
+  'save scan scard script sdiff sdiffstore set setbit setex setnx setrange shutdown sinter sinterstore sismember ' +
+  'slaveof slowlog smembers smismember smove sort spop srandmember srem sscan strlen sunion sunionstore swapdb time ' +
+  'touch ttl type unlink wait watch unwatch xack xadd xclaim xdel xgroup xinfo xlen xpending xrange xread ' +
+  'xreadgroup xrevrange xtrim zadd zcard zcount zincrby zinterstore zlexcount zpopmax zpopmin zrange zrangebylex ' +
+  'zrangebyscore zrank zrem zremrangebylex zremrangebyrank zremrangebyscore zrevrange zrevrangebylex ' +
+  'zrevrangebyscore zrevrank zscan zscore zunionstore acl'
+).split(' ');
+
+/** v3 argument rules: arrays are flattened one level, dictionaries (hmset, mset…) become field/value pairs. */
+function flatten(args: unknown[]): Arg[] {
+  const out: Arg[] = [];
+  const push = (v: unknown) => {
+    if (Buffer.isBuffer(v)) out.push(v);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, val] of Object.entries(v)) out.push(k, Buffer.isBuffer(val) ? val : String(val));
+    } else out.push(String(v));
+  };
+  for (const a of args) {
+    if (Array.isArray(a)) a.forEach(push);
+    else push(a);
+  }
+  return out;
+}
+
+/** Split v3 call arguments into command arguments and the optional trailing callback. */
+function split(args: unknown[]): [Arg[], Callback | undefined] {
+  const last = args[args.length - 1];
+  if (typeof last === 'function') return [flatten(args.slice(0, -1)), last as Callback];
+  return [flatten(args), undefined];
+}
+
+function shape(command: string, reply: unknown): unknown {
+  if (command === 'hgetall' && Array.isArray(reply)) {
+    if (reply.length === 0) return null;
+    const obj: Record<string, unknown> = {};
+    for (let i = 0; i < reply.length; i += 2) obj[String(reply[i])] = reply[i + 1];
+    return obj;
+  }
+  return reply;
+}
+
+export interface LegacyHooks {
+  /** Release the connection (end/quit). */
+  release(client: LegacyClient): void;
+  /** Open another legacy connection on the same manager (duplicate). */
+  duplicate(): Promise<LegacyClient>;
+}
+
+/** The v3-style client. Every command method is `name(...args, cb?)`. */
+export class LegacyClient extends EventEmitter {
+  /** A label for the caller's own use (v3 callers set it; nothing is sent to Redis). */
+  name: string | undefined;
+  #subscriptions = 0;
+  #down = false;
+  // Listeners handed to node-redis, kept so unsubscribe can remove exactly ours.
+  readonly #onMessage = (message: Buffer, channel: Buffer) => this.#emitMessage('message', [channel], message);
+  /** node-redis does not pass the pattern to a pattern listener: one listener per pattern carries it. */
+  readonly #patternListeners = new Map<string, (message: Buffer, channel: Buffer) => void>();
+  #patternListener(pattern: string): (message: Buffer, channel: Buffer) => void {
+    let l = this.#patternListeners.get(pattern);
+    if (!l) {
+      const p = Buffer.from(pattern);
+      l = (message, channel) => this.#emitMessage('pmessage', [p, channel], message);
+      this.#patternListeners.set(pattern, l);
+    }
+    return l;
+  }
+
+  constructor(
+    /** The node-redis 6 connection underneath. */
+    readonly client: RedisClient,
+    private readonly hooks: LegacyHooks,
+  ) {
+    super();
+    client.on('ready', () => {
+      this.#down = false;
+      this.emit('connect');
+      this.emit('ready');
+    });
+    client.on('error', (err: Error) => this.#error(err));
+    client.on('reconnecting', () => {
+      if (!this.#down) {
+        this.#down = true;
+        this.emit('end'); // v3 emitted `end` when the connection closed, then reconnected
+      }
+      this.emit('reconnecting', {});
+    });
+  }
+
+  /** True while the connection is ready for commands (v3's `connected`). */
+  get connected(): boolean {
+    return this.client.isReady;
+  }
+  get ready(): boolean {
+    return this.client.isReady;
+  }
+
+  /** Errors go to `error` listeners; with none, they are dropped rather than crashing the process. */
+  #error(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  #emitMessage(kind: 'message' | 'pmessage', head: Buffer[], message: Buffer): void {
+    try {
+      this.emit(`${kind}Buffer`, ...head, message);
+      this.emit(kind, ...head.map((b) => b.toString()), message.toString());
+    } catch (err) {
+      // A throwing listener must not make node-redis drop the rest of the network chunk.
+      this.#error(err as Error);
+    }
+  }
+
+  /** v3's generic form: `send_command('pubsub', ['numsub', ch], cb)`. */
+  send_command(command: string, args?: unknown[] | Callback, cb?: Callback): boolean {
+    if (typeof args === 'function') [args, cb] = [[], args];
+    this.#send(command.toLowerCase(), flatten(args ?? []), cb);
+    return this.client.isReady;
+  }
+  sendCommand(command: string, args?: unknown[] | Callback, cb?: Callback): boolean {
+    return this.send_command(command, args, cb);
+  }
+
+  #send(command: string, args: Arg[], cb: Callback | undefined): void {
+    this.client.sendCommand([command, ...args]).then(
+      (reply) => cb?.(null, shape(command, reply)),
+      (err: Error) => (cb ? cb(err) : this.#error(err)),
+    );
+  }
+
+  /** Change the database; node-redis re-selects it after a reconnect. */
+  select(db: number | string, cb?: Callback): boolean {
+    this.client.select(Number(db)).then(
+      () => cb?.(null, 'OK'),
+      (err: Error) => (cb ? cb(err) : this.#error(err)),
+    );
+    return this.client.isReady;
+  }
+
+  subscribe(...args: unknown[]): boolean {
+    return this.#sub('subscribe', args);
+  }
+  psubscribe(...args: unknown[]): boolean {
+    return this.#sub('psubscribe', args);
+  }
+  unsubscribe(...args: unknown[]): boolean {
+    return this.#sub('unsubscribe', args);
+  }
+  punsubscribe(...args: unknown[]): boolean {
+    return this.#sub('punsubscribe', args);
+  }
+
+  #sub(kind: 'subscribe' | 'psubscribe' | 'unsubscribe' | 'punsubscribe', raw: unknown[]): boolean {
+    const [args, cb] = split(raw);
+    const names = args.map(String);
+    const c = this.client;
+    let op: Promise<unknown>;
+    if (kind === 'subscribe') op = c.subscribe(names, this.#onMessage, true);
+    else if (kind === 'unsubscribe') op = c.unsubscribe(names.length ? names : undefined, this.#onMessage, true);
+    else if (kind === 'psubscribe') op = Promise.all(names.map((p) => c.pSubscribe(p, this.#patternListener(p), true)));
+    else {
+      const patterns = names.length ? names : [...this.#patternListeners.keys()];
+      op = Promise.all(patterns.map((p) => c.pUnsubscribe(p, this.#patternListener(p), true).then(() => this.#patternListeners.delete(p))));
+    }
+    op.then(
+      () => {
+        const adding = kind === 'subscribe' || kind === 'psubscribe';
+        for (const n of names) {
+          this.#subscriptions = Math.max(0, this.#subscriptions + (adding ? 1 : -1));
+          this.emit(kind, n, this.#subscriptions);
+        }
+        cb?.(null, names[names.length - 1] ?? null);
+      },
+      (err: Error) => (cb ? cb(err) : this.#error(err)),
+    );
+    return this.client.isReady;
+  }
+
+  /** A transaction (MULTI/EXEC), v3 style: chain commands, then `exec(cb)`. */
+  multi(commands?: unknown[][]): LegacyMulti {
+    return new LegacyMulti(this.client, commands, false);
+  }
+  /** A pipeline without MULTI (v3's batch). */
+  batch(commands?: unknown[][]): LegacyMulti {
+    return new LegacyMulti(this.client, commands, true);
+  }
+
+  /** Close the connection. `flush` is accepted for compatibility: waiting commands are rejected either way. */
+  end(_flush?: boolean): void {
+    this.hooks.release(this);
+  }
+
+  /** Close gracefully (pending replies arrive first), then call back. */
+  quit(cb?: Callback<'OK'>): boolean {
+    this.client.close().then(
+      () => {
+        this.hooks.release(this);
+        cb?.(null, 'OK');
+      },
+      (err: Error) => {
+        this.hooks.release(this);
+        cb?.(err);
+      },
+    );
+    return true;
+  }
+
+  /** A new connection with the same options (and manager). Connects in the background, like v3. */
+  duplicate(_options?: unknown, cb?: Callback<LegacyClient>): LegacyClient | undefined {
+    if (typeof _options === 'function') cb = _options as Callback<LegacyClient>;
+    if (cb) {
+      this.hooks.duplicate().then((c) => cb!(null, c), (err: Error) => cb!(err));
+      return undefined;
+    }
+    return LegacyClient.pending(this.hooks);
+  }
+
+  /** A client that queues nothing of its own: it forwards to the connection once it is made. */
+  private static pending(hooks: LegacyHooks): LegacyClient {
+    // v3's duplicate() returned at once. We hand back a proxy that becomes the real client when connected.
+    const ready = hooks.duplicate();
+    const proxy = new EventEmitter() as unknown as LegacyClient;
+    let real: LegacyClient | undefined;
+    const queue: Array<(c: LegacyClient) => void> = [];
+    ready.then(
+      (c) => {
+        real = c;
+        for (const event of proxy.eventNames()) for (const l of proxy.listeners(event)) c.on(event, l as (...a: unknown[]) => void);
+        for (const q of queue.splice(0)) q(c);
+        proxy.emit('connect');
+        proxy.emit('ready');
+      },
+      (err: Error) => {
+        if (proxy.listenerCount('error') > 0) proxy.emit('error', err);
+      },
+    );
+    return new Proxy(proxy, {
+      get(target, prop, receiver) {
+        if (real && prop !== 'on' && prop !== 'once' && prop !== 'emit') {
+          const v = Reflect.get(real, prop, real);
+          return typeof v === 'function' ? v.bind(real) : v;
+        }
+        if (prop === 'connected' || prop === 'ready') return real?.connected ?? false;
+        if (typeof prop === 'string' && (COMMANDS.includes(prop) || ['send_command', 'select', 'subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'end', 'quit'].includes(prop))) {
+          return (...args: unknown[]) => {
+            if (real) return (real as unknown as Record<string, (...a: unknown[]) => unknown>)[prop]!(...args);
+            queue.push((c) => (c as unknown as Record<string, (...a: unknown[]) => unknown>)[prop]!(...args));
+            return false;
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  }
+
+  unref(): void {
+    this.client.unref();
+  }
+  ref(): void {
+    this.client.ref();
+  }
+}
+
+/** v3's Multi/Batch: `multi().set(k, v).get(k).exec((err, replies) => …)`. */
+export class LegacyMulti {
+  readonly #queue: Array<[string, Arg[]]> = [];
+  constructor(
+    private readonly client: RedisClient,
+    commands: unknown[][] | undefined,
+    private readonly pipelineOnly: boolean,
+  ) {
+    for (const c of commands ?? []) {
+      const [name, ...rest] = c;
+      this.#queue.push([String(name).toLowerCase(), flatten(rest)]);
+    }
+  }
+
+  /** Add a command (the lowercase methods call this). */
+  queueCommand(name: string, args: Arg[]): this {
+    this.#queue.push([name, args]);
+    return this;
+  }
+
+  exec(cb?: Callback<unknown[]>): boolean {
+    const m = this.client.multi();
+    for (const [name, args] of this.#queue) m.addCommand([name, ...args]);
+    const run = this.pipelineOnly ? m.execAsPipeline() : m.exec();
+    (run as Promise<unknown[]>).then(
+      (replies) => cb?.(null, replies.map((r, i) => shape(this.#queue[i]![0], r))),
+      (err: Error) => cb?.(err),
+    );
+    return true;
+  }
+  exec_atomic(cb?: Callback<unknown[]>): boolean {
+    return this.exec(cb);
+  }
+}
+
+// Install the lowercase command methods (and their uppercase aliases) on both classes.
+for (const name of COMMANDS) {
+  const onClient = function (this: LegacyClient, ...raw: unknown[]) {
+    const [args, cb] = split(raw);
+    return this.send_command(name, args, cb);
+  };
+  const onMulti = function (this: LegacyMulti, ...raw: unknown[]) {
+    this.queueCommand(name, split(raw)[0]);
+    return this;
+  };
+  for (const n of [name, name.toUpperCase()]) {
+    Object.defineProperty(LegacyClient.prototype, n, { value: onClient, writable: true, configurable: true });
+    Object.defineProperty(LegacyMulti.prototype, n, { value: onMulti, writable: true, configurable: true });
+  }
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+// The lowercase (and uppercase) command methods are installed at run time from the list above; v3 callers are
+// untyped JavaScript, so they are declared loosely: `(...args, cb?) => boolean`.
+export interface LegacyClient {
+  [command: string]: any;
+}
+export interface LegacyMulti {
+  [command: string]: any;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */

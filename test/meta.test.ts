@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { translateMeta, v3ReconnectStrategy } from '../lib/meta';
+
+/** Pure checks of the v3 → v6 option table (no server needed). */
+describe('meta translation (node-redis v3 names → v6 options)', () => {
+  it('translates the v3 names', () => {
+    const out = translateMeta({
+      password: 'pw', db: '3', connect_timeout: 2500, enable_offline_queue: false, socket_nodelay: true,
+      socket_keepalive: true, name: 'app', tls: { servername: 'cache.example' },
+    });
+    assert.equal(out.password, 'pw');
+    assert.equal(out.database, 3);
+    assert.equal(out.disableOfflineQueue, true);
+    assert.equal(out.name, 'app');
+    assert.deepEqual(out.socket, { connectTimeout: 2500, noDelay: true, keepAlive: true, servername: 'cache.example', tls: true });
+  });
+  it('auth_pass is the password when password is absent', () => {
+    assert.equal(translateMeta({ auth_pass: 'x' }).password, 'x');
+    assert.equal(translateMeta({ auth_pass: 'x', password: 'y' }).password, 'y');
+  });
+  it('passes node-redis 6 options through and drops Sails datastore keys quietly', () => {
+    const warnings: string[] = [];
+    const listener = (w: Error) => warnings.push(w.message);
+    process.on('warning', listener);
+    const out = translateMeta({ identity: 'cache', adapter: 'sails-redis', url: 'redis://x', pingInterval: 1000, socket: { host: 'h' } });
+    process.off('warning', listener);
+    assert.deepEqual(out, { pingInterval: 1000, socket: { host: 'h' } });
+    assert.deepEqual(warnings, []);
+  });
+  it('warns once per unknown key, and for v3 options it cannot honour, without failing', async () => {
+    const warnings: string[] = [];
+    const listener = (w: Error) => warnings.push(w.message);
+    process.on('warning', listener);
+    translateMeta({ no_such_option_a: 1, return_buffers: true });
+    translateMeta({ no_such_option_a: 2 });
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', listener);
+    assert.equal(warnings.filter((w) => w.includes('no_such_option_a')).length, 1);
+    assert.ok(warnings.some((w) => /return_buffers is ignored/.test(w)));
+  });
+  it('refuses a translated option of the wrong type, naming it', () => {
+    assert.throws(() => translateMeta({ db: 'abc' }), /meta\.db/);
+    assert.throws(() => translateMeta({ retry_strategy: 5 }), /meta\.retry_strategy/);
+    assert.throws(() => translateMeta({ tls: 'yes' }), /meta\.tls/);
+  });
+  it('turns retry_strategy into a reconnectStrategy with v3\'s argument and answers', () => {
+    const seen: Array<{ attempt: number; total_retry_time: number }> = [];
+    const s = v3ReconnectStrategy((o) => {
+      seen.push({ attempt: o.attempt, total_retry_time: o.total_retry_time });
+      return o.attempt < 3 ? 100 : null;
+    }, undefined, undefined);
+    const cause = new Error('ECONNREFUSED');
+    assert.equal(s(0, cause), 100);
+    assert.equal(s(1, cause), 100);
+    assert.equal(s(2, cause), false);
+    assert.deepEqual(seen, [{ attempt: 1, total_retry_time: 0 }, { attempt: 2, total_retry_time: 100 }, { attempt: 3, total_retry_time: 200 }]);
+  });
+  it('max_attempts gives up with an Error, retry_max_delay caps the delay', () => {
+    const s = v3ReconnectStrategy(undefined, 3, 120);
+    assert.equal(s(0, new Error('x')), 50);
+    assert.equal(s(1, new Error('x')), 100);
+    assert.ok(s(2, new Error('x')) instanceof Error);
+    assert.equal(v3ReconnectStrategy(undefined, undefined, 120)(5, new Error('x')), 120);
+  });
+});
