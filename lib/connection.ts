@@ -41,6 +41,8 @@ export class Manager {
   /** The `meta` given to createManager (shown masked). */
   readonly meta: Record<string, unknown> | undefined;
   destroyed = false;
+  /** How long a machine call waits for a reply (`meta.commandTimeout`, ms). */
+  readonly commandTimeout: number;
   readonly [MANAGER] = true;
 
   constructor(connectionString: string, clientOptions: Record<string, unknown>, meta: Record<string, unknown> | undefined, onUnexpectedFailure: FailureHandler | undefined) {
@@ -48,6 +50,8 @@ export class Manager {
     this.#clientOptions = clientOptions;
     this.meta = meta;
     this.onUnexpectedFailure = onUnexpectedFailure;
+    const t = meta?.commandTimeout;
+    this.commandTimeout = typeof t === 'number' && t > 0 ? t : DEFAULT_COMMAND_TIMEOUT_MS;
   }
 
   /** The connection string with its password masked. */
@@ -83,6 +87,91 @@ interface ConnectionState {
   released: boolean;
   /** The node-redis 6 client (the handle itself, or what a legacy handle wraps). */
   client: RedisClient;
+  watch: ReplyWatch;
+}
+
+/** How long a machine call waits for Redis to answer anything before it gives up (`meta.commandTimeout`). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+
+/**
+ * Bounds the wait for replies on one connection. node-redis 6 waits forever for a reply from a server that
+ * accepted the command and then hung (SIGSTOP, a stuck host): its own timeout covers only the write, and a
+ * socket timeout is reset by every write. So every machine call is registered here; if calls are waiting and no
+ * reply of ours has arrived for `timeoutMs`, they are all rejected with `E_REDIS_NO_REPLY` (→ `badConnection`).
+ * The connection itself is left alone: when the server resumes, replies flow again in order.
+ */
+class ReplyWatch {
+  readonly #waiting = new Set<(err: Error) => void>();
+  #progress = 0;
+  #seen = 0;
+  #stalled = 0;
+  #timer: NodeJS.Timeout | undefined;
+  constructor(readonly timeoutMs: number) {}
+
+  track<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.add(reject);
+      if (!this.#timer) this.#start();
+      p.then(
+        (v) => {
+          this.#waiting.delete(reject);
+          this.#progress++;
+          resolve(v);
+        },
+        (err: unknown) => {
+          this.#waiting.delete(reject);
+          this.#progress++;
+          reject(err);
+        },
+      );
+    });
+  }
+
+  #start(): void {
+    const tick = Math.max(10, Math.min(500, this.timeoutMs / 4));
+    this.#seen = this.#progress;
+    this.#stalled = 0;
+    this.#timer = setInterval(() => {
+      if (this.#waiting.size === 0) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+        return;
+      }
+      if (this.#progress !== this.#seen) {
+        this.#seen = this.#progress;
+        this.#stalled = 0;
+        return;
+      }
+      this.#stalled += tick;
+      if (this.#stalled < this.timeoutMs) return;
+      const err = new NoReplyError(this.timeoutMs);
+      const waiting = [...this.#waiting];
+      this.#waiting.clear();
+      for (const reject of waiting) reject(err);
+      this.#stalled = 0;
+    }, tick);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** Redis accepted commands and then did not answer within the command timeout. */
+export class NoReplyError extends Error {
+  readonly code = 'E_REDIS_NO_REPLY';
+  constructor(ms: number) {
+    super(`Redis did not answer within ${ms} ms (the server may be hung or overloaded). Change the bound with meta.commandTimeout.`);
+    this.name = 'NoReplyError';
+  }
+}
+
+/** Run a command of a machine under its connection's reply bound. */
+export function bounded<T>(client: RedisClient, p: Promise<T>): Promise<T> {
+  const state = states.get(client);
+  return state ? state.watch.track(p) : p;
 }
 const states = new WeakMap<object, ConnectionState>();
 
@@ -110,6 +199,7 @@ const CONNECTION_ERRORS = new Set([
   'SocketTimeoutError',
   'DisconnectsClientError',
   'ReconnectStrategyError',
+  'NoReplyError',
 ]);
 export function isConnectionError(err: unknown): boolean {
   return err instanceof Error && CONNECTION_ERRORS.has(err.constructor.name);
@@ -236,7 +326,7 @@ function connectOnce(manager: Manager, timeoutMs: number, legacy: boolean, dropP
         settled = true;
         clearTimeout(timer);
         handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
-        const state = { manager, released: false, client };
+        const state = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout) };
         states.set(handle, state);
         if (handle !== client) states.set(client, state);
         manager.connections.add(handle);
@@ -289,6 +379,7 @@ export function releaseConnection(value: unknown): boolean {
   if (!state || state.released) return false;
   state.released = true;
   state.manager.connections.delete(value as RedisClient | LegacyClient);
+  state.watch.stop();
   state.client.destroy();
   return true;
 }

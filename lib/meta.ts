@@ -17,7 +17,7 @@ const V6_KEYS = new Set([
 ]);
 
 /** Options of this pack, read elsewhere (not client options). */
-const OWN_KEYS = new Set(['legacyMode', 'cluster', 'sentinel']);
+const OWN_KEYS = new Set(['legacyMode', 'cluster', 'sentinel', 'commandTimeout']);
 
 /** Keys Sails and its adapters put in a datastore config, meaningless to a Redis client (the URL carries them). */
 const SAILS_KEYS = new Set(['identity', 'adapter', 'url', 'host', 'port', 'path', 'schema', 'user', 'sessionKey', 'prefix', 'onRedisDisconnect', 'onRedisReconnect', 'adapterType', 'migrate']);
@@ -122,6 +122,9 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
   if (meta.tls !== undefined && meta.tls !== false && meta.tls !== null) {
     if (meta.tls !== true && !isDictionary(meta.tls)) throw invalidInput('`meta.tls` must be true or a dictionary of TLS options.');
     Object.assign(socket, meta.tls === true ? {} : meta.tls, { tls: true });
+  }
+  if (meta.commandTimeout !== undefined && (typeof meta.commandTimeout !== 'number' || !(meta.commandTimeout > 0))) {
+    throw invalidInput(`\`meta.commandTimeout\` must be a positive number of milliseconds (got ${describe(meta.commandTimeout)}).`);
   }
   if (meta.name !== undefined && typeof meta.name !== 'string') throw invalidInput('`meta.name` must be a string.');
   out.socket = socket;

@@ -1,4 +1,4 @@
-import { badConnectionReport, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { defineMachine, exit, optional, required } from '../lib/define';
 import { coded, invalidInput } from '../lib/errors';
 import { badConnectionExit, connectionInput, failedExit, metaInput } from '../lib/shared';
@@ -29,7 +29,7 @@ export default defineMachine('authenticate', {
     if (typeof inputs.password !== 'string') throw invalidInput('`password` must be a string.');
     if (inputs.username !== undefined && typeof inputs.username !== 'string') throw invalidInput('`username` must be a string.');
     try {
-      await client.auth(inputs.username === undefined ? { password: inputs.password } : { username: inputs.username, password: inputs.password });
+      await bounded(client, client.auth(inputs.username === undefined ? { password: inputs.password } : { username: inputs.username, password: inputs.password }));
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
       const message = (err as Error).message;

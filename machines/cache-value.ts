@@ -1,4 +1,4 @@
-import { badConnectionReport, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { defineMachine, exit, optional, required, requiredAllowingEmpty } from '../lib/define';
 import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
 import { encodeValue, toKey, toTtl } from '../lib/values';
@@ -46,7 +46,7 @@ export default defineMachine('cache-value', {
     const ttl = toTtl(inputs.ttl);
     const text = encodeValue(inputs.value, key);
     try {
-      await (ttl === undefined ? client.set(key, text) : client.set(key, text, { EX: ttl }));
+      await bounded(client, ttl === undefined ? client.set(key, text) : client.set(key, text, { EX: ttl }));
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
       throw err;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { badConnectionReport, connectionProblem, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionProblem, liveConnection } from '../lib/connection';
 import { collectionKeys, encodeItemKey } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, run, scripts } from '../lib/collections/scripts';
@@ -33,9 +33,9 @@ export default defineMachine('delete-item', {
     const keys = collectionKeys(inputs.database, inputs.collection);
     const encodedKey = encodeItemKey(inputs.key);
     try {
-      const seq = await run(client, scripts.delete, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
+      const seq = await bounded(client, run(client, scripts.delete, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
         keys.channel, randomBytes(8).toString('hex'), encodedKey, String(LOG_LENGTH),
-      ]);
+      ]));
       return exits.success({ deleted: Number(seq) > 0 });
     } catch (err) {
       const f = writeFailure(err, `delete item "${inputs.key}"`);

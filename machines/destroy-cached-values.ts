@@ -1,4 +1,4 @@
-import { badConnectionReport, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { defineMachine, exit, required } from '../lib/define';
 import { coded, invalidInput } from '../lib/errors';
 import { describe } from '../lib/options';
@@ -54,7 +54,7 @@ export default defineMachine('destroy-cached-values', {
     const all = [...keys];
     try {
       const batches: Promise<unknown>[] = [];
-      for (let i = 0; i < all.length; i += BATCH) batches.push(client.del(all.slice(i, i + BATCH)));
+      for (let i = 0; i < all.length; i += BATCH) batches.push(bounded(client, client.del(all.slice(i, i + BATCH))));
       await Promise.all(batches);
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));

@@ -1,4 +1,4 @@
-import { badConnectionReport, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { defineMachine, exit, required } from '../lib/define';
 import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
 import { decodeValue, toKey } from '../lib/values';
@@ -38,7 +38,7 @@ export default defineMachine('get-cached-value', {
     const key = toKey(inputs.key);
     let text: string | null;
     try {
-      text = (await client.get(key)) as string | null;
+      text = (await bounded(client, client.get(key))) as string | null;
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
       throw err;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { badConnectionReport, connectionProblem, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionProblem, liveConnection } from '../lib/connection';
 import { collectionKeys, encodeItem, encodeItemKey, ttlMs } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, run, scripts } from '../lib/collections/scripts';
@@ -48,9 +48,9 @@ export default defineMachine('set-item', {
     const { fields, payload } = encodeItem(inputs.data, inputs.key);
     const ms = ttlMs(inputs.ttl, inputs.key);
     try {
-      const seq = await run(client, scripts.set, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
+      const seq = await bounded(client, run(client, scripts.set, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
         keys.channel, randomBytes(8).toString('hex'), encodedKey, String(ms), payload, String(LOG_LENGTH), ...fields,
-      ]);
+      ]));
       return exits.success({ seq: Number(seq) });
     } catch (err) {
       const f = writeFailure(err, `set item "${inputs.key}"`);
