@@ -15,6 +15,9 @@ import type { Connection } from '../index';
 import { RedisServer } from '../test/helpers/redis-server';
 
 const quick = process.argv.includes('--quick');
+/** `--only=1,3` runs just those sections (and writes no BENCHMARKS.md). */
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',').map(Number);
+const section = (n: number) => !only || only.includes(n);
 const ROUND_MS = quick ? 300 : 1500;
 const ROUNDS = quick ? 2 : 4; // A B C … C B A, twice in a full run
 const FANOUT_SECONDS = quick ? 2 : 10;
@@ -98,6 +101,7 @@ async function main(): Promise<void> {
   ];
 
   // 1. Cache round trip, small object.
+  if (section(1)) {
   log('## 1. Cache round trip (cacheValue + getCachedValue of a small object)');
   log();
   log('| contender | ops/s, concurrency 1 | × node-redis | ops/s, concurrency 64 | × node-redis |');
@@ -127,8 +131,10 @@ async function main(): Promise<void> {
     log();
     results.runnerWithoutProduction = devOps;
   }
+  }
 
   // 2. Value sizes.
+  if (section(2)) {
   log('## 2. Cache round trip by value size (ops/s; ratio to node-redis in brackets)');
   log();
   const sizes: Array<[string, unknown, number[]]> = [
@@ -149,8 +155,10 @@ async function main(): Promise<void> {
   }
   log();
   await nodeRedis.flushAll();
+  }
 
   // 3. Replicated collections fan-out.
+  if (section(3)) {
   log(`## 3. Replicated collections: fan-out to 10 subscriber clients`);
   log();
   const fan = await fanout(url, FANOUT_SECONDS);
@@ -172,8 +180,10 @@ async function main(): Promise<void> {
     { target: 'set → event p99 ≤ 2 × raw pub/sub p99 + 0.5 ms (1,000/s, 10 subscribers)', value: `${fan.collections.p99.toFixed(2)} ms vs ${(2 * fan.raw.p99 + 0.5).toFixed(2)} ms`, met: fan.collections.p99 <= 2 * fan.raw.p99 + 0.5 },
     { target: 'sustained update rate ≥ 0.3 × raw PUBLISH (10 subscribers)', value: (fan.colRate.rate / fan.rawRate.rate).toFixed(2), met: fan.colRate.rate >= 0.3 * fan.rawRate.rate },
   );
+  }
 
   // 4. Snapshot time and memory per item.
+  if (section(4)) {
   log('## 4. Subscribing to a collection: snapshot time and memory per item held (10 fields per item)');
   log();
   log('| items | subscribe (load the copy) | heap per item |');
@@ -191,6 +201,7 @@ async function main(): Promise<void> {
     }
   }
   log();
+  }
 
   log('## Targets');
   log();
@@ -207,7 +218,7 @@ async function main(): Promise<void> {
   await server.stop();
 
   const out = path.resolve(__dirname, '..');
-  if (!quick) {
+  if (!quick && !only) {
     writeFileSync(path.join(out, 'BENCHMARKS.md'), lines.join('\n') + '\n' + NOTES);
     writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2) + '\n');
   } else {

@@ -201,8 +201,10 @@ const CONNECTION_ERRORS = new Set([
   'ReconnectStrategyError',
   'NoReplyError',
 ]);
+/** Socket-level error codes: the connection broke under the command. */
+const SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTCONN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_DESTROYED', 'ERR_SOCKET_CLOSED']);
 export function isConnectionError(err: unknown): boolean {
-  return err instanceof Error && CONNECTION_ERRORS.has(err.constructor.name);
+  return err instanceof Error && (CONNECTION_ERRORS.has(err.constructor.name) || SOCKET_CODES.has((err as { code?: string }).code ?? ''));
 }
 
 function classify(err: Error | undefined): Error {

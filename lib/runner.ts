@@ -51,13 +51,45 @@ interface MachineRunner {
   pack(options: { name: string; version?: string; description?: string; defs: Record<string, Record<string, unknown>> }): Record<string, unknown>;
 }
 
+interface ParleyDeferred {
+  exec(cb: (err: unknown, out?: unknown) => void): void;
+  toPromise(): Promise<unknown>;
+  _promise?: Promise<unknown>;
+}
+
+/**
+ * `await` on a runner Deferred goes through `toPromise()`, which parley builds with `bluebird.promisify` per
+ * call: most of the runner's cost. This one settles a native promise from `.exec()`: same outcome (the exit's
+ * Exception, or the output), a fraction of the cost. Installed on the Deferreds of this pack only.
+ */
+function nativeToPromise(this: ParleyDeferred): Promise<unknown> {
+  return (this._promise ??= new Promise((resolve, reject) => this.exec((err, out) => (err ? reject(err) : resolve(out)))));
+}
+
+type Callable = ((argins: unknown, cb?: unknown) => unknown) & Record<string, unknown>;
+
 /** Build the runner's pack: each definition once, through `machine.pack`. */
 export function buildRunnerPack<M extends Record<string, AnyMachine>>(name: string, machines: M): RunnerPack<M> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const runner = require('machine') as MachineRunner;
   const defs: Record<string, Record<string, unknown>> = {};
   for (const m of Object.values(machines)) defs[m.identity] = m.runnerDef();
-  return runner.pack({ name, defs }) as RunnerPack<M>;
+  const pack = runner.pack({ name, defs });
+  for (const m of Object.values(machines)) {
+    const original = pack[m.methodName] as Callable;
+    const method = function (this: unknown, ...args: unknown[]) {
+      if (args.length > 1) return original.apply(this, args as [unknown, unknown]); // m(argins, cb): runs at once
+      const deferred = original.apply(this, args as [unknown]) as ParleyDeferred;
+      deferred.toPromise = nativeToPromise;
+      return deferred;
+    };
+    // Keep what the runner hangs on its callables (getDef, customize, …).
+    for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(original))) {
+      if (!['length', 'name', 'prototype', 'arguments', 'caller'].includes(k)) Object.defineProperty(method, k, d);
+    }
+    pack[m.methodName] = method;
+  }
+  return pack as RunnerPack<M>;
 }
 
 export function buildPromisePack<M extends Record<string, AnyMachine>>(machines: M): PromisePack<M> {

@@ -16,6 +16,7 @@ interface Tally {
   other: number;
   unsettled: number;
   slowestMs: number;
+  example?: string;
 }
 
 /** Issue `n` concurrent cache calls and count how each settled, giving up on waiting after `patienceMs`. */
@@ -26,9 +27,12 @@ async function storm(connection: Connection, n: number, patienceMs: number, duri
     const p = i % 2 ? Pack.promises.cacheValue({ connection, key: `storm:${i}`, value: { i } }) : Pack.promises.getCachedValue({ connection, key: `storm:${i - 1}` });
     return p.then(
       () => { tally.succeeded++; },
-      (err: { exit?: string }) => {
+      (err: { exit?: string; message?: string }) => {
         if (err.exit) tally.declared[err.exit] = (tally.declared[err.exit] ?? 0) + 1;
-        else tally.other++;
+        else {
+          tally.other++;
+          tally.example ??= String(err.message);
+        }
       },
     ).finally(() => { tally.slowestMs = Math.max(tally.slowestMs, Date.now() - t0); });
   });
@@ -175,7 +179,7 @@ describe('churn leaves nothing behind', function () {
     const after = resources();
     const heapAfter = heapMb();
     report.churnConnections = { heapBeforeMb: heapBefore, heapAfterMb: heapAfter, before, after } as never;
-    assert.deepEqual(after, before);
+    for (const [kind, n] of Object.entries(after)) assert.ok(n <= (before[kind] ?? 0), `${kind}: ${before[kind] ?? 0} → ${n}`);
     assert.ok(heapAfter - heapBefore < 20, `heap grew ${(heapAfter - heapBefore).toFixed(1)} MB`);
   });
 
@@ -196,7 +200,7 @@ describe('churn leaves nothing behind', function () {
     const after = resources();
     const heapAfter = heapMb();
     report.churnSubscriptions = { heapBeforeMb: heapBefore, heapAfterMb: heapAfter, before, after } as never;
-    assert.deepEqual(after, before);
+    for (const [kind, n] of Object.entries(after)) assert.ok(n <= (before[kind] ?? 0), `${kind}: ${before[kind] ?? 0} → ${n}`);
     assert.ok(heapAfter - heapBefore < 20, `heap grew ${(heapAfter - heapBefore).toFixed(1)} MB`);
     await client.quit();
   });
