@@ -9,6 +9,7 @@ import { createClient, type RedisClientType } from 'redis';
 import { coded, ErrorCodes } from './errors';
 import { LegacyClient } from './legacy';
 import { buildClientOptions } from './options';
+import { createScaled, topologyOf, type Topology } from './topology';
 import { maskUrl, redact, redactError } from './secrets';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -43,6 +44,8 @@ export class Manager {
   destroyed = false;
   /** How long a machine call waits for a reply (`meta.commandTimeout`, ms). */
   readonly commandTimeout: number;
+  /** One server, a Cluster (`meta.cluster`) or a Sentinel group (`meta.sentinel`). */
+  readonly topology: Topology;
   readonly [MANAGER] = true;
 
   constructor(connectionString: string, clientOptions: Record<string, unknown>, meta: Record<string, unknown> | undefined, onUnexpectedFailure: FailureHandler | undefined) {
@@ -50,6 +53,7 @@ export class Manager {
     this.#clientOptions = clientOptions;
     this.meta = meta;
     this.onUnexpectedFailure = onUnexpectedFailure;
+    this.topology = topologyOf(meta ?? {});
     const t = meta?.commandTimeout;
     this.commandTimeout = typeof t === 'number' && t > 0 ? t : DEFAULT_COMMAND_TIMEOUT_MS;
   }
@@ -88,6 +92,7 @@ interface ConnectionState {
   /** The node-redis 6 client (the handle itself, or what a legacy handle wraps). */
   client: RedisClient;
   watch: ReplyWatch;
+  kind: Topology['kind'];
 }
 
 /** How long a machine call waits for Redis to answer anything before it gives up (`meta.commandTimeout`). */
@@ -245,6 +250,10 @@ function report(manager: Manager, client: RedisClient | LegacyClient, failureTyp
  * Error whose `code` says why; a client that failed is destroyed, leaving no socket, timer or retry loop.
  */
 export function openConnection(manager: Manager, timeoutMs: number, legacy = false): Promise<RedisClient | LegacyClient> {
+  if (manager.topology.kind !== 'single') {
+    if (legacy) return Promise.reject(coded('E_UNSUPPORTED', '`legacyMode` connections are single-server only; not available with meta.cluster or meta.sentinel.'));
+    return connectScaled(manager, timeoutMs);
+  }
   return connectOnce(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
     // v3 connected (with a warning) when given a password the server does not need; RESP2 refuses it. Do as v3.
     if (err.code !== 'ERR_PASSWORD_NOT_NEEDED') throw err;
@@ -328,7 +337,7 @@ function connectOnce(manager: Manager, timeoutMs: number, legacy: boolean, dropP
         settled = true;
         clearTimeout(timer);
         handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
-        const state = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout) };
+        const state = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout), kind: 'single' as const };
         states.set(handle, state);
         if (handle !== client) states.set(client, state);
         manager.connections.add(handle);
@@ -344,6 +353,84 @@ function connectOnce(manager: Manager, timeoutMs: number, legacy: boolean, dropP
       },
     );
   });
+}
+
+/** The first-connect-fails-fast, then-backoff-forever strategy (see connectOnce), for any client kind. */
+function strategy(isReady: () => boolean, userStrategy: unknown) {
+  return (retries: number, cause: Error) => {
+    if (!isReady()) return cause instanceof Error ? cause : new Error(String(cause));
+    if (userStrategy !== undefined) {
+      return typeof userStrategy === 'function' ? (userStrategy as (r: number, c: Error) => number | false | Error)(retries, cause) : (userStrategy as number | false);
+    }
+    return Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
+  };
+}
+
+/** Connect to a Cluster or a Sentinel group; the same deadline and outcomes as a single server. */
+function connectScaled(manager: Manager, timeoutMs: number): Promise<RedisClient> {
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    let settled = false;
+    let lastError: Error | undefined;
+    let down = false;
+    const options = manager.clientOptions(false) as Record<string, unknown>;
+    const socket = options.socket as Record<string, unknown>;
+    socket.reconnectStrategy = strategy(() => ready, socket.reconnectStrategy);
+    let client: RedisClient;
+    try {
+      client = createScaled(manager.topology as Exclude<Topology, { kind: 'single' }>, options) as RedisClient;
+    } catch (err) {
+      reject(coded('E_INVALID_CLIENT_OPTIONS', `Invalid Redis client options: ${redact((err as Error).message)}`));
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      void client.destroy();
+      reject(coded(ErrorCodes.CONNECTION_TIMED_OUT, `Took too long to connect to the Redis ${manager.topology.kind} (more than ${timeoutMs} ms).` + (lastError ? ` Last error: ${redact(lastError.message)}` : '')));
+    }, timeoutMs);
+    const onError = (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      if (!ready) lastError = e;
+      else report(manager, client, 'error', e, `Error emitted from Redis ${manager.topology.kind}: ${redact(e.message)}`);
+    };
+    const onDown = () => {
+      if (!ready || down) return;
+      down = true;
+      report(manager, client, 'end', lastError, `A Redis ${manager.topology.kind} connection was lost; reconnecting in the background.`);
+    };
+    client.on('error', onError);
+    client.on('node-error', onError);
+    client.on('client-error', onError);
+    client.on('node-reconnecting', onDown);
+    client.on('reconnecting', onDown);
+    client.on('node-ready', () => (down = false));
+    client.on('ready', () => (down = false));
+    client.connect().then(
+      () => {
+        ready = true;
+        if (settled) return void client.destroy();
+        settled = true;
+        clearTimeout(timer);
+        states.set(client, { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout), kind: manager.topology.kind });
+        manager.connections.add(client);
+        hideSecrets(client);
+        resolve(client);
+      },
+      (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        void client.destroy();
+        reject(classify(lastError ?? err));
+      },
+    );
+  });
+}
+
+/** Which kind of connection this is: one server, a Cluster or a Sentinel group (undefined: not ours). */
+export function connectionKind(value: unknown): Topology['kind'] | undefined {
+  return typeof value === 'object' && value !== null ? states.get(value)?.kind : undefined;
 }
 
 function dropUrlPassword(url: string): string {
@@ -382,7 +469,7 @@ export function releaseConnection(value: unknown): boolean {
   state.released = true;
   state.manager.connections.delete(value as RedisClient | LegacyClient);
   state.watch.stop();
-  state.client.destroy();
+  void Promise.resolve(state.client.destroy()).catch(() => undefined);
   return true;
 }
 

@@ -22,6 +22,10 @@ const { createManager, getConnection, setItem, deleteItem, subscribeCollection, 
 
 /** Options of `createClient`: node-redis 6 client options, plus the facade's own. */
 export interface ClientOptions extends Omit<RedisClientOptions, 'modules' | 'functions' | 'scripts'> {
+  /** A Redis Cluster: `true` (the URL is a seed node) or `{ rootNodes: [{ url }] }`. */
+  cluster?: boolean | { rootNodes?: Array<Record<string, unknown>>; [option: string]: unknown };
+  /** A Sentinel group: `{ name, sentinelRootNodes: [{ host, port }] }`; the URL's credentials apply to the nodes. */
+  sentinel?: { name: string; sentinelRootNodes: Array<{ host: string; port: number }>; [option: string]: unknown };
   /**
    * How often (ms) each subscribed collection checks Redis for changes it missed (lost notifications, a restart).
    * @default 1000

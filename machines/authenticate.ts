@@ -1,4 +1,4 @@
-import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionKind, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { defineMachine, exit, optional, required } from '../lib/define';
 import { coded, invalidInput } from '../lib/errors';
 import { badConnectionExit, connectionInput, failedExit, metaInput } from '../lib/shared';
@@ -26,6 +26,9 @@ export default defineMachine('authenticate', {
   fn: async (inputs, exits) => {
     const client = liveConnection(inputs.connection);
     if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
+    if (connectionKind(inputs.connection) !== 'single') {
+      return exits.failed({ error: coded('E_UNSUPPORTED', 'authenticate works on single-server connections; for a Cluster or Sentinel group give the credentials in the connection string or meta.') });
+    }
     if (typeof inputs.password !== 'string') throw invalidInput('`password` must be a string.');
     if (inputs.username !== undefined && typeof inputs.username !== 'string') throw invalidInput('`username` must be a string.');
     try {

@@ -61,6 +61,12 @@ export default defineMachine('create-manager', {
       return exits.failed({ error: err as Error });
     }
     registerSecretsOf(inputs.connectionString, options);
-    return exits.success({ manager: new Manager(inputs.connectionString, options, inputs.meta, inputs.onUnexpectedFailure) });
+    let manager: Manager;
+    try {
+      manager = new Manager(inputs.connectionString, options, inputs.meta, inputs.onUnexpectedFailure);
+    } catch (err) {
+      return exits.failed({ error: err as Error });
+    }
+    return exits.success({ manager });
   },
 });

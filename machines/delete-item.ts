@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { badConnectionReport, bounded, connectionProblem, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
 import { collectionKeys, encodeItemKey } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
-import { LOG_LENGTH, run, scripts } from '../lib/collections/scripts';
+import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
 import { defineMachine, exit } from '../lib/define';
 import { badConnectionExit, collectionInput, connectionInput, databaseInput, failedExit, itemKeyInput } from '../lib/shared';
 
@@ -34,7 +34,7 @@ export default defineMachine('delete-item', {
     const encodedKey = encodeItemKey(inputs.key);
     try {
       const seq = await bounded(client, run(client, scripts.delete, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
-        keys.channel, randomBytes(8).toString('hex'), encodedKey, String(LOG_LENGTH),
+        keys.channel, randomBytes(8).toString('hex'), encodedKey, String(LOG_LENGTH), publishCommand(connectionKind(inputs.connection) === 'cluster'),
       ]));
       return exits.success({ deleted: Number(seq) > 0 });
     } catch (err) {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { badConnectionReport, bounded, connectionProblem, liveConnection } from '../lib/connection';
+import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
 import { collectionKeys, encodeItem, encodeItemKey, ttlMs } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
-import { LOG_LENGTH, run, scripts } from '../lib/collections/scripts';
+import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
 import { defineMachine, exit, optional, required } from '../lib/define';
 import { badConnectionExit, collectionInput, connectionInput, databaseInput, failedExit, itemKeyInput } from '../lib/shared';
 
@@ -49,7 +49,7 @@ export default defineMachine('set-item', {
     const ms = ttlMs(inputs.ttl, inputs.key);
     try {
       const seq = await bounded(client, run(client, scripts.set, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
-        keys.channel, randomBytes(8).toString('hex'), encodedKey, String(ms), payload, String(LOG_LENGTH), ...fields,
+        keys.channel, randomBytes(8).toString('hex'), encodedKey, String(ms), payload, String(LOG_LENGTH), publishCommand(connectionKind(inputs.connection) === 'cluster'), ...fields,
       ]));
       return exits.success({ seq: Number(seq) });
     } catch (err) {

@@ -1,4 +1,4 @@
-import { badConnectionReport, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import { badConnectionReport, connectionKind, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { collectionKeys } from '../lib/collections/codec';
 import { Replica, type ChangeHandler, type TroubleHandler } from '../lib/collections/replica';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
@@ -57,7 +57,7 @@ export default defineMachine('subscribe-collection', {
     if (inputs.onTrouble !== undefined && typeof inputs.onTrouble !== 'function') throw invalidInput('If provided, `onTrouble` must be a function.');
     if (typeof inputs.syncInterval !== 'number' || !(inputs.syncInterval >= 10)) throw invalidInput('`syncInterval` must be a number of milliseconds, 10 or more.');
     const keys = collectionKeys(inputs.database, inputs.collection);
-    const replica = new Replica(keys, command, subscriber, inputs.onChange, inputs.onTrouble ?? (() => undefined), { syncInterval: inputs.syncInterval });
+    const replica = new Replica(keys, command, subscriber, inputs.onChange, inputs.onTrouble ?? (() => undefined), { syncInterval: inputs.syncInterval, sharded: connectionKind(inputs.subscriber) === 'cluster' });
     try {
       await replica.start();
     } catch (err) {

@@ -90,6 +90,8 @@ class DeadlineHeap {
 export interface ReplicaOptions {
   /** How often (ms) the copy checks the collection's sequence number in Redis, to catch a lost notification. */
   syncInterval: number;
+  /** Sharded pub/sub (SSUBSCRIBE), for a Cluster. */
+  sharded: boolean;
 }
 
 /** The live copy of one collection. Made by the subscribeCollection machine. */
@@ -123,7 +125,8 @@ export class Replica {
   async start(): Promise<void> {
     this.#syncing = true;
     try {
-      await this.subscriber.subscribe(this.keys.channel, this.#listener);
+      if (this.options.sharded) await this.subscriber.sSubscribe(this.keys.channel, this.#listener);
+      else await this.subscriber.subscribe(this.keys.channel, this.#listener);
       await this.#resync();
     } catch (err) {
       this.#syncing = false;
@@ -150,7 +153,10 @@ export class Replica {
       this.subscriber.off('ready', this.#onReady);
       this.subscriber.setMaxListeners(Math.max(10, this.subscriber.getMaxListeners() - 1));
     }
-    if (this.subscriber.isOpen) await this.subscriber.unsubscribe(this.keys.channel, this.#listener).catch(() => undefined);
+    if (this.subscriber.isOpen) {
+      const off = this.options.sharded ? this.subscriber.sUnsubscribe(this.keys.channel, this.#listener) : this.subscriber.unsubscribe(this.keys.channel, this.#listener);
+      await off.catch(() => undefined);
+    }
   }
 
   get ended(): boolean {
@@ -340,7 +346,7 @@ export class Replica {
 
   /** The periodic check: behind on two checks in a row (not just in-flight messages) → catch up. */
   async #poll(): Promise<void> {
-    if (this.#syncing || this.#ended || !this.command.isReady) return;
+    if (this.#syncing || this.#ended || this.command.isReady === false) return;
     if (this.#pending.length > 0) return void (await this.catchUp());
     try {
       const [seq, epoch] = (await this.command.hmGet(this.keys.meta, ['seq', 'epoch'])) as Array<string | null>;

@@ -5,17 +5,26 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from '../connection';
 
+/**
+ * The publish command for a connection: sharded pub/sub (SPUBLISH, Redis 7+) on a Cluster, so notifications stay
+ * on the collection's shard; plain PUBLISH elsewhere (it works on any Redis version).
+ */
+export function publishCommand(sharded: boolean): string {
+  return sharded ? 'SPUBLISH' : 'PUBLISH';
+}
+
 /** Entries kept in a collection's change log (approximate: MAXLEN ~). */
 export const LOG_LENGTH = 10000;
 
-// KEYS: item, meta, log, index. ARGV: channel, candidate epoch, encoded key, ttl ms, payload, log length, fields…
+// KEYS: item, meta, log, index.
+// ARGV: channel, candidate epoch, encoded key, ttl ms, payload, log length, PUBLISH or SPUBLISH, fields…
 const SET = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then epoch = ARGV[2]; redis.call('HSET', KEYS[2], 'epoch', epoch) end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'm:seq', seq)
-for i = 7, #ARGV, 200 do
+for i = 8, #ARGV, 200 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV)))
 end
 local ttl = tonumber(ARGV[4])
@@ -28,11 +37,11 @@ for _, m in ipairs(redis.call('SRANDMEMBER', KEYS[4], 2)) do
 end
 local msg = seq .. '\\n' .. epoch .. '\\ns\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], seq .. '-0', 'm', msg)
-redis.call('PUBLISH', ARGV[1], msg)
+redis.call(ARGV[7], ARGV[1], msg)
 return seq
 `;
 
-// KEYS: item, meta, log, index. ARGV: channel, candidate epoch, encoded key, log length.
+// KEYS: item, meta, log, index. ARGV: channel, candidate epoch, encoded key, log length, PUBLISH or SPUBLISH.
 const DELETE = `
 if redis.call('DEL', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[4], ARGV[3])
@@ -44,7 +53,7 @@ if not epoch then epoch = ARGV[2]; redis.call('HSET', KEYS[2], 'epoch', epoch) e
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local msg = seq .. '\\n' .. epoch .. '\\nd\\n' .. ARGV[3] .. '\\n0\\n'
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'm', msg)
-redis.call('PUBLISH', ARGV[1], msg)
+redis.call(ARGV[5], ARGV[1], msg)
 return seq
 `;
 

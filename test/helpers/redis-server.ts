@@ -3,7 +3,7 @@
  * killed when the run ends. The binary is `REDIS_SERVER_BIN` or `redis-server` on PATH.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,7 +32,7 @@ async function waitForPing(port: number, deadlineMs: number): Promise<void> {
       s.once('connect', () => s.write('PING\r\n'));
       s.once('data', (d) => {
         s.destroy();
-        resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()));
+        resolve(/^(\+PONG|-NOAUTH|-LOADING)/.test(d.toString()) && !/^-LOADING/.test(d.toString()));
       });
       s.once('error', () => resolve(false));
       s.once('timeout', () => {
@@ -50,6 +50,10 @@ export interface ServerOptions {
   /** Extra redis-server arguments, e.g. ['--requirepass', 'secret']. */
   args?: string[];
   port?: number;
+  /** Contents of a config file to start with (written into the server's directory), e.g. for a sentinel. */
+  config?: string;
+  /** Start as a sentinel (needs `config`). */
+  sentinel?: boolean;
 }
 
 const running = new Set<RedisServer>();
@@ -60,12 +64,14 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly args: string[],
+    private readonly options: ServerOptions,
   ) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'mpr-test-'));
+    if (options.config !== undefined) writeFileSync(path.join(this.dir, 'redis.conf'), options.config);
   }
 
   static async start(options: ServerOptions = {}): Promise<RedisServer> {
-    const server = new RedisServer(options.port ?? (await freePort()), options.args ?? []);
+    const server = new RedisServer(options.port ?? (await freePort()), options.args ?? [], options);
     await server.spawn();
     running.add(server);
     return server;
@@ -76,7 +82,8 @@ export class RedisServer {
   }
 
   private async spawn(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no', ...this.args];
+    const head = this.options.config !== undefined ? [path.join(this.dir, 'redis.conf'), ...(this.options.sentinel ? ['--sentinel'] : [])] : [];
+    const args = [...head, '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no', ...this.args];
     const child = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     this.child = child;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server exited early (code ${code}) with args ${args.join(' ')}`))));
