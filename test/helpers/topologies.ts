@@ -10,7 +10,7 @@ const CLI = process.env.REDIS_CLI_BIN || 'redis-cli';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function info(port: number, section: string[]): Promise<string> {
-  const c = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: false } });
+  const c = createClient({ RESP: 2, socket: { port, host: '127.0.0.1', reconnectStrategy: false } });
   c.on('error', () => undefined);
   try {
     await c.connect();
@@ -32,7 +32,7 @@ export interface Cluster {
 }
 
 async function startCluster(): Promise<Cluster> {
-  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0'];
+  const args = ['--repl-diskless-sync-delay', '0', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0'];
   const nodes = await Promise.all(Array.from({ length: 6 }, () => RedisServer.start({ args })));
   execFileSync(CLI, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { stdio: 'ignore' });
   const cluster: Cluster = {
@@ -86,8 +86,9 @@ export interface Sentinels {
 
 async function startSentinels(): Promise<Sentinels> {
   const name = 'mymaster';
-  const master = await RedisServer.start();
-  const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  // No diskless-sync delay, so the replica is in sync at once (and again after a failover).
+  const master = await RedisServer.start({ args: ['--repl-diskless-sync-delay', '0'] });
+  const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port), '--repl-diskless-sync-delay', '0'] });
   const config = `sentinel monitor ${name} 127.0.0.1 ${master.port} 2\nsentinel down-after-milliseconds ${name} 1000\nsentinel failover-timeout ${name} 3000\nsentinel parallel-syncs ${name} 1\n`;
   const sentinels = await Promise.all(Array.from({ length: 3 }, () => RedisServer.start({ config, sentinel: true })));
   const rootNodes = sentinels.map((s) => ({ host: '127.0.0.1', port: s.port }));
