@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import IORedis from 'ioredis';
 import { createClient } from 'redis';
 import Pack from '../index';
-import type { Connection } from '../index';
+import type { ClientOptions, Connection } from '../index';
+import { cluster } from '../test/helpers/topologies';
 import { RedisServer } from '../test/helpers/redis-server';
 
 const quick = process.argv.includes('--quick');
@@ -100,13 +101,13 @@ async function main(): Promise<void> {
     { name: 'machinepack-redis 2.0.7', op: (key) => async () => { await Original.cacheValue({ connection: origConn, key, value }); await Original.getCachedValue({ connection: origConn, key }); } },
   ];
 
+  const small = { id: 42, name: 'Ada Lovelace', tags: ['math', 'engines'], active: true };
   // 1. Cache round trip, small object.
   if (section(1)) {
   log('## 1. Cache round trip (cacheValue + getCachedValue of a small object)');
   log();
   log('| contender | ops/s, concurrency 1 | × node-redis | ops/s, concurrency 64 | × node-redis |');
   log('|---|---:|---:|---:|---:|');
-  const small = { id: 42, name: 'Ada Lovelace', tags: ['math', 'engines'], active: true };
   const c1 = await compare(cacheContenders(small), 1, ROUND_MS);
   const c64 = await compare(cacheContenders(small), 64, ROUND_MS);
   const base1 = c1['node-redis 6 (raw)']!;
@@ -203,6 +204,33 @@ async function main(): Promise<void> {
   log();
   }
 
+  // 5. A 3-master cluster next to the single server.
+  if (section(5)) {
+    log('## 5. A 3-master Redis Cluster next to the single server');
+    log();
+    const c = await cluster();
+    const { manager: cm } = await Pack.promises.createManager({ connectionString: c.seedUrl, meta: { cluster: true } });
+    const cconn = (await Pack.promises.getConnection({ manager: cm })).connection;
+    const onCluster: Contender[] = [
+      { name: 'single server', op: (key) => async () => { await Pack.promises.cacheValue({ connection: conn, key, value: small }); await Pack.promises.getCachedValue({ connection: conn, key }); } },
+      { name: 'cluster (3 masters)', op: (key) => async () => { await Pack.promises.cacheValue({ connection: cconn, key, value: small }); await Pack.promises.getCachedValue({ connection: cconn, key }); } },
+    ];
+    const k1 = await compare(onCluster, 1, ROUND_MS);
+    const k64 = await compare(onCluster, 64, ROUND_MS);
+    log('Cache round trip through `Pack.promises` (ops/s):');
+    log();
+    log('| where | concurrency 1 | concurrency 64 |');
+    log('|---|---:|---:|');
+    for (const n of Object.keys(k1)) log(`| ${n} | ${fmt(k1[n]!)} | ${fmt(k64[n]!)} |`);
+    log();
+    const cfan = await fanout(c.seedUrl, FANOUT_SECONDS, { cluster: true });
+    log(`Collection fan-out to 10 subscribers on the cluster (sharded pub/sub), 1,000 updates/s for ${FANOUT_SECONDS} s: p50 ${cfan.collections.p50.toFixed(2)} ms, p99 ${cfan.collections.p99.toFixed(2)} ms, max ${cfan.collections.max.toFixed(2)} ms; sustained ${fmt(cfan.colRate.rate)} updates/s (single server above: p99 ${results.fanout ? (results.fanout as { collections: Latency }).collections.p99.toFixed(2) : '–'} ms).`);
+    log();
+    results.cluster = { cache: { concurrency1: k1, concurrency64: k64 }, fanout: { collections: cfan.collections, rate: cfan.colRate.rate } };
+    await Pack.promises.destroyManager({ manager: cm });
+    for (const n of c.nodes) await n.stop();
+  }
+
   log('## Targets');
   log();
   log('| target | measured | met |');
@@ -239,9 +267,9 @@ interface Latency {
   count: number;
 }
 
-async function fanout(url: string, seconds: number) {
+async function fanout(url: string, seconds: number, extra: ClientOptions = {}) {
   const SUBS = 10;
-  // Raw node-redis PUBLISH → message.
+  // Raw node-redis PUBLISH → message (on a cluster, against the seed node: a baseline only).
   const rawPub = createClient({ url });
   await rawPub.connect();
   const rawSubs = await Promise.all(Array.from({ length: SUBS }, async () => {
@@ -258,9 +286,9 @@ async function fanout(url: string, seconds: number) {
     });
   }
   // Collections.
-  const pubClient = Pack.createClient(url);
+  const pubClient = Pack.createClient(url, extra);
   const pub = pubClient.database('bench').collection<{ t: number; i: number }>('fanout');
-  const subClients = Array.from({ length: SUBS }, () => Pack.createClient(url));
+  const subClients = Array.from({ length: SUBS }, () => Pack.createClient(url, extra));
   let colSamples: number[] = [];
   let colReceived = 0;
   const subs = subClients.map((c) => c.database('bench').collection<{ t: number; i: number }>('fanout'));
