@@ -248,114 +248,25 @@ function report(manager: Manager, client: RedisClient | LegacyClient, failureTyp
 /**
  * Open a connection for `manager`. Settles within `timeoutMs`: with the client (ready for commands), or with an
  * Error whose `code` says why; a client that failed is destroyed, leaving no socket, timer or retry loop.
+ * A single server, a Cluster or a Sentinel group alike; `legacy` wraps a single-server client in the v3 shim.
  */
 export function openConnection(manager: Manager, timeoutMs: number, legacy = false): Promise<RedisClient | LegacyClient> {
-  if (manager.topology.kind !== 'single') {
-    if (legacy) return Promise.reject(coded('E_UNSUPPORTED', '`legacyMode` connections are single-server only; not available with meta.cluster or meta.sentinel.'));
-    return connectScaled(manager, timeoutMs);
+  if (legacy && manager.topology.kind !== 'single') {
+    return Promise.reject(coded('E_UNSUPPORTED', '`legacyMode` connections are single-server only; not available with meta.cluster or meta.sentinel.'));
   }
-  return connectOnce(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
+  return establish(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
     // v3 connected (with a warning) when given a password the server does not need; RESP2 refuses it. Do as v3.
     if (err.code !== 'ERR_PASSWORD_NOT_NEEDED') throw err;
     process.emitWarning('machinepack-redis-ts: a password was given but the Redis server has none; connecting without it.', { code: 'MPR_PASSWORD_NOT_NEEDED' });
-    return connectOnce(manager, timeoutMs, legacy, true);
+    return establish(manager, timeoutMs, legacy, true);
   });
 }
 
-function connectOnce(manager: Manager, timeoutMs: number, legacy: boolean, dropPassword: boolean): Promise<RedisClient | LegacyClient> {
-  return new Promise((resolve, reject) => {
-    let ready = false;
-    let settled = false;
-    let lastError: Error | undefined;
-    let down = false;
-    const options = manager.clientOptions(legacy);
-    if (dropPassword) {
-      delete options.password;
-      if (options.url) options.url = dropUrlPassword(options.url);
-    }
-    let handle: RedisClient | LegacyClient;
-    const socket = options.socket as Record<string, unknown>;
-    const userStrategy = socket.reconnectStrategy;
-    // While the first connect is in progress, give up at once (node-redis would otherwise retry forever and
-    // connect() would never settle). Once connected, reconnect in the background: the caller's strategy if it
-    // gave one, else capped exponential backoff, never giving up (also after a socket timeout).
-    socket.reconnectStrategy = (retries: number, cause: Error) => {
-      if (!ready) return cause instanceof Error ? cause : new Error(String(cause));
-      if (userStrategy !== undefined) {
-        return typeof userStrategy === 'function' ? (userStrategy as (r: number, c: Error) => number | false | Error)(retries, cause) : (userStrategy as number | false);
-      }
-      return Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
-    };
-
-    let client: RedisClient;
-    try {
-      client = createClient(options) as RedisClient;
-    } catch (err) {
-      reject(coded('E_INVALID_CLIENT_OPTIONS', `Invalid Redis client options: ${redact((err as Error).message)}`));
-      return;
-    }
-
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      client.destroy();
-      reject(
-        coded(
-          ErrorCodes.CONNECTION_TIMED_OUT,
-          `Took too long to connect to Redis at ${manager.url} (more than ${timeoutMs} ms). ` +
-            'Change the allowed time with the `timeout` input of getConnection.' +
-            (lastError ? ` Last error: ${redact(lastError.message)}` : ''),
-        ),
-      );
-    }, timeoutMs);
-
-    client.on('error', (err: Error) => {
-      if (!ready) {
-        lastError = err;
-        return;
-      }
-      report(manager, handle, 'error', err, `Error emitted from Redis client: ${redact(err.message)}`);
-    });
-    client.on('reconnecting', () => {
-      // node-redis 6 emits no `end` on an unexpected drop (v3 did). The first `reconnecting` of an outage is
-      // where the connection was lost: report it as 'end', as the original did, so `once('ready')` can follow.
-      if (!ready || down) return;
-      down = true;
-      report(manager, handle, 'end', lastError, 'Redis connection lost; reconnecting in the background.');
-    });
-    client.on('ready', () => {
-      down = false;
-    });
-
-    client.connect().then(
-      () => {
-        ready = true;
-        if (settled) {
-          client.destroy();
-          return;
-        }
-        settled = true;
-        clearTimeout(timer);
-        handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
-        const state = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout), kind: 'single' as const };
-        states.set(handle, state);
-        if (handle !== client) states.set(client, state);
-        manager.connections.add(handle);
-        hideSecrets(client);
-        resolve(handle);
-      },
-      (err: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        client.destroy();
-        reject(classify(lastError ?? err));
-      },
-    );
-  });
-}
-
-/** The first-connect-fails-fast, then-backoff-forever strategy (see connectOnce), for any client kind. */
+/**
+ * While the first connect is in progress, give up at once (node-redis would otherwise retry forever and connect()
+ * would never settle). Once connected, reconnect in the background: the caller's strategy if it gave one, else
+ * capped exponential backoff, never giving up (also after a socket timeout).
+ */
 function strategy(isReady: () => boolean, userStrategy: unknown) {
   return (retries: number, cause: Error) => {
     if (!isReady()) return cause instanceof Error ? cause : new Error(String(cause));
@@ -366,19 +277,26 @@ function strategy(isReady: () => boolean, userStrategy: unknown) {
   };
 }
 
-/** Connect to a Cluster or a Sentinel group; the same deadline and outcomes as a single server. */
-function connectScaled(manager: Manager, timeoutMs: number): Promise<RedisClient> {
+function establish(manager: Manager, timeoutMs: number, legacy: boolean, dropPassword: boolean): Promise<RedisClient | LegacyClient> {
+  const topology = manager.topology;
+  const what = topology.kind === 'single' ? 'Redis' : `the Redis ${topology.kind}`;
   return new Promise((resolve, reject) => {
     let ready = false;
     let settled = false;
     let lastError: Error | undefined;
     let down = false;
-    const options = manager.clientOptions(false) as Record<string, unknown>;
+    let handle: RedisClient | LegacyClient;
+    const options = manager.clientOptions(legacy) as Record<string, unknown>;
+    if (dropPassword) {
+      delete options.password;
+      if (typeof options.url === 'string') options.url = dropUrlPassword(options.url);
+    }
     const socket = options.socket as Record<string, unknown>;
     socket.reconnectStrategy = strategy(() => ready, socket.reconnectStrategy);
+
     let client: RedisClient;
     try {
-      client = createScaled(manager.topology as Exclude<Topology, { kind: 'single' }>, options) as RedisClient;
+      client = (topology.kind === 'single' ? createClient(options) : createScaled(topology, options)) as RedisClient;
     } catch (err) {
       reject(coded('E_INVALID_CLIENT_OPTIONS', `Invalid Redis client options: ${redact((err as Error).message)}`));
       return;
@@ -386,42 +304,55 @@ function connectScaled(manager: Manager, timeoutMs: number): Promise<RedisClient
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      void client.destroy();
-      reject(coded(ErrorCodes.CONNECTION_TIMED_OUT, `Took too long to connect to the Redis ${manager.topology.kind} (more than ${timeoutMs} ms).` + (lastError ? ` Last error: ${redact(lastError.message)}` : '')));
+      void Promise.resolve(client.destroy()).catch(() => undefined);
+      reject(
+        coded(
+          ErrorCodes.CONNECTION_TIMED_OUT,
+          `Took too long to connect to ${what} at ${manager.url} (more than ${timeoutMs} ms). ` +
+            'Change the allowed time with the `timeout` input of getConnection.' +
+            (lastError ? ` Last error: ${redact(lastError.message)}` : ''),
+        ),
+      );
     }, timeoutMs);
+
     const onError = (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
       if (!ready) lastError = e;
-      else report(manager, client, 'error', e, `Error emitted from Redis ${manager.topology.kind}: ${redact(e.message)}`);
+      else report(manager, handle, 'error', e, `Error emitted from ${what}: ${redact(e.message)}`);
     };
+    // node-redis 6 emits no `end` on an unexpected drop (v3 did). The first `reconnecting` of an outage is where
+    // the connection was lost: report it as 'end', as the original did, so `once('ready')` can follow.
     const onDown = () => {
       if (!ready || down) return;
       down = true;
-      report(manager, client, 'end', lastError, `A Redis ${manager.topology.kind} connection was lost; reconnecting in the background.`);
+      report(manager, handle, 'end', lastError, `${what} connection lost; reconnecting in the background.`);
     };
-    client.on('error', onError);
-    client.on('node-error', onError);
-    client.on('client-error', onError);
-    client.on('node-reconnecting', onDown);
-    client.on('reconnecting', onDown);
-    client.on('node-ready', () => (down = false));
-    client.on('ready', () => (down = false));
+    const onUp = () => (down = false);
+    client.on('error', onError).on('reconnecting', onDown).on('ready', onUp);
+    if (topology.kind !== 'single') {
+      // Cluster nodes and Sentinel-managed clients report through their own events.
+      client.on('node-error', onError).on('client-error', onError).on('node-reconnecting', onDown).on('node-ready', onUp);
+    }
+
     client.connect().then(
       () => {
         ready = true;
-        if (settled) return void client.destroy();
+        if (settled) return void Promise.resolve(client.destroy()).catch(() => undefined);
         settled = true;
         clearTimeout(timer);
-        states.set(client, { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout), kind: manager.topology.kind });
-        manager.connections.add(client);
+        handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
+        const state: ConnectionState = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout), kind: topology.kind };
+        states.set(handle, state);
+        if (handle !== client) states.set(client, state);
+        manager.connections.add(handle);
         hideSecrets(client);
-        resolve(client);
+        resolve(handle);
       },
       (err: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        void client.destroy();
+        void Promise.resolve(client.destroy()).catch(() => undefined);
         reject(classify(lastError ?? err));
       },
     );

@@ -6,6 +6,9 @@ import { badConnectionExit, connectionInput, failedExit, metaInput } from '../li
 export default defineMachine('authenticate', {
   friendlyName: 'Authenticate',
   description: 'Authenticate a live connection (AUTH), with a password or an ACL user and password.',
+  extendedDescription:
+    'It applies to the connection as it is now: after a reconnect, node-redis authenticates with the credentials the ' +
+    'manager was created with (put lasting credentials in the connection string or meta).',
   sideEffects: 'idempotent',
   inputs: {
     connection: connectionInput,
