@@ -101,31 +101,51 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 /**
  * Bounds the wait for replies on one connection. node-redis 6 waits forever for a reply from a server that
  * accepted the command and then hung (SIGSTOP, a stuck host): its own timeout covers only the write, and a
- * socket timeout is reset by every write. So every machine call is registered here; if calls are waiting and no
- * reply of ours has arrived for `timeoutMs`, they are all rejected with `E_REDIS_NO_REPLY` (→ `badConnection`).
- * The connection itself is left alone: when the server resumes, replies flow again in order.
+ * socket timeout is reset by every write. So machine calls are counted here (no wrapper per call: a counter and
+ * one shared callback); if calls are waiting and no reply of ours has arrived for `timeoutMs`, the connection is
+ * reset: node-redis rejects every waiting command (→ `badConnection`) and the same connection reconnects in the
+ * background, working again as soon as the server answers.
  */
 class ReplyWatch {
-  readonly #waiting = new Set<(err: Error) => void>();
+  #pending = 0;
   #progress = 0;
   #seen = 0;
   #stalled = 0;
   #timer: NodeJS.Timeout | undefined;
-  constructor(readonly timeoutMs: number) {}
+  /** When the last reset happened (ms since epoch), 0 for never: it names the cause of the rejections. */
+  resetAt = 0;
+  readonly #done = () => {
+    this.#pending--;
+    this.#progress++;
+  };
+  /** Rejecters of waiting calls, when calls are rejected one by one rather than by a reset. */
+  readonly #waiting: Set<(err: Error) => void> | undefined;
+  constructor(
+    readonly timeoutMs: number,
+    private readonly onHang: () => void,
+    rejectEach = false,
+  ) {
+    if (rejectEach) this.#waiting = new Set();
+  }
 
   track<T>(p: Promise<T>): Promise<T> {
+    this.#pending++;
+    if (!this.#timer) this.#start();
+    if (!this.#waiting) {
+      p.then(this.#done, this.#done);
+      return p;
+    }
+    // Cluster and Sentinel clients cannot be reset and reconnected as one: each waiting call is rejected instead.
+    const waiting = this.#waiting;
     return new Promise<T>((resolve, reject) => {
-      this.#waiting.add(reject);
-      if (!this.#timer) this.#start();
+      waiting.add(reject);
       p.then(
         (v) => {
-          this.#waiting.delete(reject);
-          this.#progress++;
+          if (waiting.delete(reject)) this.#done();
           resolve(v);
         },
         (err: unknown) => {
-          this.#waiting.delete(reject);
-          this.#progress++;
+          if (waiting.delete(reject)) this.#done();
           reject(err);
         },
       );
@@ -137,11 +157,7 @@ class ReplyWatch {
     this.#seen = this.#progress;
     this.#stalled = 0;
     this.#timer = setInterval(() => {
-      if (this.#waiting.size === 0) {
-        clearInterval(this.#timer);
-        this.#timer = undefined;
-        return;
-      }
+      if (this.#pending <= 0) return this.stop();
       if (this.#progress !== this.#seen) {
         this.#seen = this.#progress;
         this.#stalled = 0;
@@ -149,11 +165,16 @@ class ReplyWatch {
       }
       this.#stalled += tick;
       if (this.#stalled < this.timeoutMs) return;
-      const err = new NoReplyError(this.timeoutMs);
-      const waiting = [...this.#waiting];
-      this.#waiting.clear();
-      for (const reject of waiting) reject(err);
       this.#stalled = 0;
+      this.resetAt = Date.now();
+      if (this.#waiting) {
+        const err = new NoReplyError(this.timeoutMs);
+        const waiting = [...this.#waiting];
+        this.#waiting.clear();
+        this.#pending -= waiting.length;
+        for (const reject of waiting) reject(err);
+      }
+      this.onHang();
     }, tick);
     this.#timer.unref();
   }
@@ -177,6 +198,15 @@ export class NoReplyError extends Error {
 export function bounded<T>(client: RedisClient, p: Promise<T>): Promise<T> {
   const state = states.get(client);
   return state ? state.watch.track(p) : p;
+}
+
+/** The reset, when a connection's server stopped answering: reject what waits, reconnect in the background. */
+function resetHung(state: ConnectionState, handle: RedisClient | LegacyClient): void {
+  if (state.released) return;
+  report(state.manager, handle, 'error', new NoReplyError(state.watch.timeoutMs), `Redis did not answer within ${state.watch.timeoutMs} ms${state.kind === 'single' ? '; resetting the connection' : ''}.`);
+  if (state.kind !== 'single') return; // a Cluster or Sentinel client recovers its nodes itself
+  void Promise.resolve(state.client.destroy()).catch(() => undefined);
+  if (!state.released) state.client.connect().catch(() => undefined);
 }
 const states = new WeakMap<object, ConnectionState>();
 
@@ -341,7 +371,7 @@ function establish(manager: Manager, timeoutMs: number, legacy: boolean, dropPas
         settled = true;
         clearTimeout(timer);
         handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
-        const state: ConnectionState = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout), kind: topology.kind };
+        const state: ConnectionState = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout, () => resetHung(state, handle), topology.kind !== 'single'), kind: topology.kind };
         states.set(handle, state);
         if (handle !== client) states.set(client, state);
         manager.connections.add(handle);
@@ -405,7 +435,11 @@ export function releaseConnection(value: unknown): boolean {
 }
 
 /** The `badConnection` report for a value that is not a live connection, or for a connection-level error. */
-export function badConnectionReport(reason: string | Error): { error: Error } {
+export function badConnectionReport(reason: string | Error, connection?: unknown): { error: Error } {
   if (typeof reason === 'string') return { error: coded('E_BAD_CONNECTION', reason) };
+  const state = connection !== undefined && typeof connection === 'object' && connection !== null ? states.get(connection) : undefined;
+  if (state && reason.constructor.name === 'DisconnectsClientError' && Date.now() - state.watch.resetAt < 1000) {
+    return { error: new NoReplyError(state.watch.timeoutMs) };
+  }
   return { error: coded('E_BAD_CONNECTION', `The Redis connection is not usable: ${redact(reason.message)}`, { originalError: redactError(reason) }) };
 }

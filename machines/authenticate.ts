@@ -37,7 +37,7 @@ export default defineMachine('authenticate', {
     try {
       await bounded(client, client.auth(inputs.username === undefined ? { password: inputs.password } : { username: inputs.username, password: inputs.password }));
     } catch (err) {
-      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
+      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       const message = (err as Error).message;
       const code = /^WRONGPASS/.test(message) ? 'ERR_BAD_PASSWORD' : 'E_AUTH_FAILED';
       return exits.failed({ error: coded(code, `Redis refused the credentials: ${message}`) });

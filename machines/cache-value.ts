@@ -48,7 +48,7 @@ export default defineMachine('cache-value', {
     try {
       await bounded(client, ttl === undefined ? client.set(key, text) : client.set(key, text, { EX: ttl }));
     } catch (err) {
-      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
+      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       throw err;
     }
     return exits.success();

@@ -38,7 +38,7 @@ export default defineMachine('delete-item', {
       ]));
       return exits.success({ deleted: Number(seq) > 0 });
     } catch (err) {
-      const f = writeFailure(err, `delete item "${inputs.key}"`);
+      const f = writeFailure(err, `delete item "${inputs.key}"`, client);
       return f.exit === 'failed' ? exits.failed(f.report) : exits.badConnection(f.report);
     }
   },

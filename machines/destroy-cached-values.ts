@@ -57,7 +57,7 @@ export default defineMachine('destroy-cached-values', {
       for (let i = 0; i < all.length; i += BATCH) batches.push(bounded(client, client.del(all.slice(i, i + BATCH))));
       await Promise.all(batches);
     } catch (err) {
-      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
+      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       return exits.failed({ error: coded('E_REDIS_DEL_FAILED', `Redis refused to delete the keys: ${(err as Error).message}`, { originalError: err }) });
     }
     return exits.success();

@@ -40,7 +40,7 @@ export default defineMachine('get-cached-value', {
     try {
       text = (await bounded(client, client.get(key))) as string | null;
     } catch (err) {
-      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
+      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       throw err;
     }
     if (text === null) return exits.notFound();

@@ -53,7 +53,7 @@ export default defineMachine('set-item', {
       ]));
       return exits.success({ seq: Number(seq) });
     } catch (err) {
-      const f = writeFailure(err, `set item "${inputs.key}"`);
+      const f = writeFailure(err, `set item "${inputs.key}"`, client);
       return f.exit === 'failed' ? exits.failed(f.report) : exits.badConnection(f.report);
     }
   },

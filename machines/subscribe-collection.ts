@@ -61,7 +61,7 @@ export default defineMachine('subscribe-collection', {
     try {
       await replica.start();
     } catch (err) {
-      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error));
+      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, command));
       return exits.failed({ error: new Error(`Could not load collection "${inputs.collection}": ${redact((err as Error).message)}`) });
     }
     return exits.success({ subscription: replica });
