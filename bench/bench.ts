@@ -396,11 +396,15 @@ const NOTES = `
 - The fan-out test runs the publisher and all 10 subscribers in one Node process, so each update is handled 10
   times by one event loop: latency figures include that queueing, for both paths alike.
 - Heap per item is measured after a forced GC (\`--expose-gc\`), with the copy's items, keys and expiry data.
-- Where the 100k-item subscribe goes (a CPU profile of it, \`node --cpu-prof\`): about 1.25 s waiting for Redis
-  to run the atomic snapshot script and send ~2.4 million reply elements, about 0.35 s of GC, and the rest
-  decoding (RESP parsing, one JSON.parse per field, building the objects). The next step, if the target tightens:
-  a chunked snapshot (SSCAN + pipelined HGETALL, stamped with the sequence number read first, then a replay of the
-  change log from it), which overlaps Redis's work with decoding and keeps Redis responsive during the load.
+- Loading a copy does not block Redis: the sequence number, epoch and member list are read in one MULTI, then
+  the items in pipelined windows of 2,000 (HGETALL + PTTL), so Redis keeps answering other clients while our side
+  decodes. A CPU profile of the 100k load (\`node --cpu-prof\`): GC about a sixth, one JSON.parse per field and
+  RESP decoding most of the rest. (An earlier version read everything in one Lua script: 2.7–3.5 s here, with
+  Redis busy for over a second.)
+- Connections made by this pack turn off node-redis 6's per-command write timeout (an AbortSignal timer on every
+  command, which bounds only the time to be written); the reply watch (\`meta.commandTimeout\`) bounds what
+  matters. The raw node-redis contender runs with node-redis' defaults, as a user would; that timer is most of the
+  gap between them at concurrency 64.
 `;
 
 main().catch((err) => {

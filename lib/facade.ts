@@ -246,9 +246,13 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   #emit(type: CollectionEvent, key: string, data: T): void {
-    for (const listener of [...this.#listeners[type]]) {
+    const list = this.#listeners[type];
+    if (list.length === 0) return;
+    // A snapshot of the list only when there are several (a listener may remove itself); this runs per change.
+    const listeners = list.length === 1 ? list : list.slice();
+    for (let i = 0; i < listeners.length; i++) {
       try {
-        listener(key, data);
+        listeners[i]!(key, data);
       } catch (err) {
         // A throwing listener must not stop other listeners or lose later changes.
         this.client.report(err instanceof Error ? err : new Error(String(err)));

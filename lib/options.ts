@@ -83,6 +83,10 @@ export function buildClientOptions(connectionString: string, options: Record<str
     disableOfflineQueue: !legacy,
     // v3 spoke RESP2, and its callers expect RESP2's reply shapes.
     ...(legacy ? { RESP: 2 } : {}),
+    // node-redis 6 arms an AbortSignal timer on every command by default (5 s to be WRITTEN; it does not bound
+    // the reply). Our reply watch bounds what matters (see lib/connection.ts), and the per-command signal is the
+    // single largest cost of a command in a profile, so it is off unless the caller sets commandOptions.
+    commandOptions: { timeout: 0 },
     ...options,
     socket,
     url: connectionString,

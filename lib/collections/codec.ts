@@ -8,7 +8,7 @@
  * |---------------------------|--------|----------------------------------------------------------------|
  * | `memis:{D/C}:i:<key>`     | hash   | one item: `m:seq` (the write's sequence number), `d:<field>` = the field's value as JSON |
  * | `memis:{D/C}:meta`        | hash   | `seq` (last sequence number), `epoch` (changes when the collection is re-created, e.g. after a restart) |
- * | `memis:{D/C}:keys`        | set    | the URI-encoded keys of the items (expired ones are pruned lazily) |
+ * | `memis:{D/C}:keys`        | set    | the URI-encoded keys of the items (expired ones are pruned lazily by writes) |
  * | `memis:{D/C}:log`         | stream | the last changes (about 10,000), id `<seq>-0`, field `m` = the notification |
  * | `memis:{D/C}:ch`          | channel| notifications: `seq \n epoch \n op \n key \n ttlMs \n payload`, op `s` (set) or `d` (delete), payload the item as JSON |
  *
@@ -94,23 +94,28 @@ function fieldJson(value: unknown, key: string, name: string): string {
   }
 }
 
-/** Put `value` under `name` as an own data property, even for `__proto__`. */
-function define(target: Record<string, unknown>, name: string, value: unknown): void {
-  if (name === '__proto__') Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
-  else target[name] = value;
+/** Decode a hash (an object, as HGETALL gives on RESP3, or flat field/value pairs) into the item. */
+export function decodeHash(hash: string[] | Record<string, string>): { data: Record<string, unknown>; seq: number } {
+  const item: { data: Record<string, unknown>; seq: number } = { data: {}, seq: 0 };
+  if (Array.isArray(hash)) {
+    for (let i = 0; i < hash.length; i += 2) take(item, hash[i]!, hash[i + 1]!);
+  } else {
+    for (const field in hash) take(item, field, hash[field]!);
+  }
+  return item;
 }
 
-/** Decode a hash (flat field/value pairs, or an object) into the item; metadata fields are left out. */
-export function decodeHash(hash: string[] | Record<string, string>): { data: Record<string, unknown>; seq: number } {
-  const data: Record<string, unknown> = {};
-  let seq = 0;
-  const take = (field: string, value: string) => {
-    if (field.startsWith('d:')) define(data, field.slice(2), JSON.parse(value));
-    else if (field === 'm:seq') seq = Number(value);
-  };
-  if (Array.isArray(hash)) for (let i = 0; i < hash.length; i += 2) take(hash[i]!, hash[i + 1]!);
-  else for (const field of Object.keys(hash)) take(field, hash[field]!);
-  return { data, seq };
+/** One hash field into the item: `d:<name>` fields are the item's, `m:seq` the write's sequence number. */
+function take(item: { data: Record<string, unknown>; seq: number }, field: string, text: string): void {
+  if (field.charCodeAt(0) === 100 /* d */ && field.charCodeAt(1) === 58 /* : */) {
+    const name = field.slice(2);
+    const value = JSON.parse(text) as unknown;
+    // An own data property even for `__proto__`, so no field name can reach a prototype.
+    if (name === '__proto__') Object.defineProperty(item.data, name, { value, enumerable: true, writable: true, configurable: true });
+    else item.data[name] = value;
+  } else if (field === 'm:seq') {
+    item.seq = Number(text);
+  }
 }
 
 /** A notification, parsed. */

@@ -14,7 +14,6 @@
  */
 import { type RedisClient } from '../connection';
 import { decodeHash, parseNotification, sameJson, type CollectionKeys, type Notification } from './codec';
-import { run, scripts } from './scripts';
 
 export type ChangeType = 'set' | 'delete' | 'expire';
 /** Called for every change of the copy. `data` is the new contents (`set`) or the last copy held. */
@@ -31,6 +30,8 @@ interface Entry {
 
 /** How close to its deadline a vanished item counts as expired rather than deleted. */
 const EXPIRY_SLACK_MS = 1000;
+/** Items read per pipelined window while loading a snapshot. */
+const SNAPSHOT_WINDOW = 2000;
 /** Change log entries fetched per round trip during a replay. */
 const REPLAY_PAGE = 1000;
 
@@ -320,27 +321,49 @@ export class Replica {
     }
   }
 
-  /** Load a snapshot and make the copy equal to it, announcing every difference. */
+  /**
+   * Load a snapshot and make the copy equal to it, announcing every difference.
+   *
+   * The sequence number, epoch and member list are read together (MULTI); the items are then read in pipelined
+   * batches, which keeps Redis answering other clients and overlaps its work with our decoding. An item written
+   * after that point is read at its newer version (its `m:seq` says so) and the buffered notification for it is
+   * then dropped as not newer; an item deleted after it is missing here and its buffered `delete` finds nothing.
+   */
   async #resync(): Promise<void> {
-    const reply = (await run(this.command, scripts.snapshot, [this.keys.meta, this.keys.index], [this.keys.itemPrefix])) as unknown[];
+    const [meta, members] = (await this.command.multi().hmGet(this.keys.meta, ['seq', 'epoch']).sMembers(this.keys.index).exec()) as unknown as [Array<string | null>, string[]];
     if (this.#ended) return;
-    const now = Date.now();
     const seen = new Set<string>();
-    for (let i = 2; i < reply.length; i += 3) {
-      const key = decodeURIComponent(reply[i] as string);
-      const pttl = Number(reply[i + 1]);
-      const { data, seq } = decodeHash(reply[i + 2] as string[]);
-      seen.add(key);
-      this.#put(key, data, seq, pttl > 0 ? now + pttl : 0, this.#items.get(key));
+    for (let start = 0; start < members.length; start += SNAPSHOT_WINDOW) {
+      // One pipeline (no MULTI) per window: one promise for 2 × SNAPSHOT_WINDOW commands.
+      const pipeline = this.command.multi();
+      const end = Math.min(members.length, start + SNAPSHOT_WINDOW);
+      for (let i = start; i < end; i++) {
+        const k = this.keys.itemPrefix + members[i]!;
+        pipeline.hGetAll(k).pTTL(k);
+      }
+      const replies = (await pipeline.execAsPipeline()) as unknown[];
+      if (this.#ended) return;
+      const now = Date.now();
+      for (let j = 0; j < end - start; j++) {
+        const hash = replies[2 * j];
+        const pttl = replies[2 * j + 1];
+        const { data, seq } = decodeHash(hash as Record<string, string>);
+        if (seq === 0) continue; // gone (deleted or expired) since the member list was read
+        const key = decodeURIComponent(members[start + j]!);
+        seen.add(key);
+        const ttl = Number(pttl);
+        this.#put(key, data, seq, ttl > 0 ? now + ttl : 0, this.#items.get(key));
+      }
     }
+    const now = Date.now();
     for (const [key, held] of this.#items) {
       if (seen.has(key)) continue;
       this.#items.delete(key);
       const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
       this.onChange(expired ? 'expire' : 'delete', key, held.data);
     }
-    this.#lastSeq = Number(reply[0]);
-    this.#epoch = String(reply[1]);
+    this.#lastSeq = Number(meta[0] ?? 0);
+    this.#epoch = meta[1] ?? '';
     this.#suspect = undefined;
   }
 

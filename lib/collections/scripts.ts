@@ -57,24 +57,6 @@ redis.call(ARGV[5], ARGV[1], msg)
 return seq
 `;
 
-// KEYS: meta, index. ARGV: item key prefix. Returns seq, epoch, then (key, pttl, hash) per live item.
-const SNAPSHOT = `
-local meta = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
-local out = { meta[1] or '0', meta[2] or '' }
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local k = ARGV[1] .. m
-  local h = redis.call('HGETALL', k)
-  if #h == 0 then
-    redis.call('SREM', KEYS[2], m)
-  else
-    out[#out + 1] = m
-    out[#out + 1] = redis.call('PTTL', k)
-    out[#out + 1] = h
-  end
-end
-return out
-`;
-
 export interface Script {
   source: string;
   sha: string;
@@ -82,7 +64,7 @@ export interface Script {
 function script(source: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
-export const scripts = { set: script(SET), delete: script(DELETE), snapshot: script(SNAPSHOT) };
+export const scripts = { set: script(SET), delete: script(DELETE) };
 
 /** Run a script by its SHA, loading it on NOSCRIPT (after a restart or on a new server). */
 export async function run(client: RedisClient, s: Script, keys: string[], args: string[]): Promise<unknown> {
