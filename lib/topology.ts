@@ -60,7 +60,8 @@ export function createScaled(topology: Exclude<Topology, { kind: 'single' }>, cl
   const { defaults, seed } = nodeDefaults(clientOptions);
   if (topology.kind === 'cluster') {
     const rootNodes = topology.rootNodes ?? [seed];
-    return createCluster({ ...topology.options, rootNodes, defaults } as never);
+    // The cluster object has its own command options (the node clients' are not used for routed commands).
+    return createCluster({ commandOptions: defaults.commandOptions, ...topology.options, rootNodes, defaults } as never);
   }
   const database = clientOptions.database;
   return createSentinel({
