@@ -332,32 +332,41 @@ export class Replica {
   async #resync(): Promise<void> {
     const [meta, members] = (await this.command.multi().hmGet(this.keys.meta, ['seq', 'epoch']).sMembers(this.keys.index).exec()) as unknown as [Array<string | null>, string[]];
     if (this.#ended) return;
-    const seen = new Set<string>();
-    for (let start = 0; start < members.length; start += SNAPSHOT_WINDOW) {
-      // One pipeline (no MULTI) per window: one promise for 2 × SNAPSHOT_WINDOW commands.
+    // On a first load nothing is held, so nothing can have vanished: no need to remember what was seen.
+    const seen = this.#items.size > 0 ? new Set<string>() : undefined;
+    // One pipeline (no MULTI) per window of items; the next window is requested before this one is decoded, so
+    // Redis and the network work while we parse.
+    const fetchWindow = (start: number) => {
       const pipeline = this.command.multi();
       const end = Math.min(members.length, start + SNAPSHOT_WINDOW);
       for (let i = start; i < end; i++) {
         const k = this.keys.itemPrefix + members[i]!;
         pipeline.hGetAll(k).pTTL(k);
       }
-      const replies = (await pipeline.execAsPipeline()) as unknown[];
-      if (this.#ended) return;
+      return pipeline.execAsPipeline() as Promise<unknown[]>;
+    };
+    let next = members.length > 0 ? fetchWindow(0) : undefined;
+    for (let start = 0; next; start += SNAPSHOT_WINDOW) {
+      const replies = await next;
+      next = start + SNAPSHOT_WINDOW < members.length ? fetchWindow(start + SNAPSHOT_WINDOW) : undefined;
+      if (this.#ended) {
+        await next?.catch(() => undefined);
+        return;
+      }
       const now = Date.now();
-      for (let j = 0; j < end - start; j++) {
-        const hash = replies[2 * j];
-        const pttl = replies[2 * j + 1];
-        const { data, seq } = decodeHash(hash as Record<string, string>);
+      for (let j = 0; 2 * j < replies.length; j++) {
+        const { data, seq } = decodeHash(replies[2 * j] as Record<string, string>);
         if (seq === 0) continue; // gone (deleted or expired) since the member list was read
-        const key = decodeURIComponent(members[start + j]!);
-        seen.add(key);
-        const ttl = Number(pttl);
+        const member = members[start + j]!;
+        const key = member.includes('%') ? decodeURIComponent(member) : member;
+        seen?.add(key);
+        const ttl = Number(replies[2 * j + 1]);
         this.#put(key, data, seq, ttl > 0 ? now + ttl : 0, this.#items.get(key));
       }
     }
     const now = Date.now();
-    for (const [key, held] of this.#items) {
-      if (seen.has(key)) continue;
+    for (const [key, held] of seen ? this.#items : []) {
+      if (seen!.has(key)) continue;
       this.#items.delete(key);
       const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
       this.onChange(expired ? 'expire' : 'delete', key, held.data);
