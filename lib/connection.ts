@@ -10,7 +10,7 @@ import { coded, ErrorCodes } from './errors';
 import { LegacyClient } from './legacy';
 import { buildClientOptions } from './options';
 import { createScaled, topologyOf, type Topology } from './topology';
-import { maskUrl, redact, redactError } from './secrets';
+import { redact, redactError } from './secrets';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type RedisClient = RedisClientType<any, any, any, any, any>;
@@ -60,7 +60,7 @@ export class Manager {
 
   /** The connection string with its password masked. */
   get url(): string {
-    return maskUrl(this.#connectionString);
+    return redact(this.#connectionString);
   }
 
   /** Connections handed out, as the original's `redisClients` array. */

@@ -64,8 +64,3 @@ export function usageError(method: string, problems: string[]): Error & { code: 
   err.name = 'UsageError';
   return err;
 }
-
-/** The message of anything thrown, with secrets masked. */
-export function messageOf(err: unknown): string {
-  return redact(err instanceof Error ? err.message : String(err));
-}

@@ -34,11 +34,6 @@ export function redact(text: string): string {
   return out;
 }
 
-/** A URL with its password masked, for showing. */
-export function maskUrl(url: string): string {
-  return redact(url);
-}
-
 /** Copy an error with every message masked (node-redis errors can quote URLs). */
 export function redactError<E>(err: E): E {
   if (err instanceof Error) {

@@ -179,9 +179,6 @@ export class Replica {
   keysList(): string[] {
     return [...this.#items.keys()];
   }
-  entries(): IterableIterator<[string, { data: Record<string, unknown> }]> {
-    return this.#items.entries();
-  }
 
   #onMessage(message: string): void {
     try {
