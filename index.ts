@@ -39,4 +39,8 @@ export type { RunnerException, Deferred, SwitchHandlers } from './lib/runner';
 export type { ExitException } from './lib/errors';
 export { ErrorCodes };
 // CommonJS callers: `require('machinepack-redis-ts')` is the pack itself, as with the original.
-module.exports = Object.defineProperty(Object.assign(Pack, { default: Pack, promises, machines, redis, createClient, ErrorCodes }), '__esModule', { value: true });
+module.exports = Object.defineProperty(
+  Object.assign(Pack, { default: Pack, promises, machines, redis, createClient, ErrorCodes }),
+  '__esModule',
+  { value: true },
+);

@@ -17,7 +17,11 @@ import { RedisServer } from '../test/helpers/redis-server';
 
 const quick = process.argv.includes('--quick');
 /** `--only=1,3` runs just those sections (and writes no BENCHMARKS.md). */
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',').map(Number);
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',')
+  .map(Number);
 const section = (n: number) => !only || only.includes(n);
 const ROUND_MS = quick ? 300 : 500;
 // Short rounds, many alternations: at concurrency 1 a loopback round trip on a shared VM jitters a lot, and
@@ -71,16 +75,21 @@ async function compare(contenders: Contender[], concurrency: number, ms: number)
 }
 
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function main(): Promise<void> {
   const server = await RedisServer.start();
   const url = server.url;
   log(`# Benchmarks`);
   log();
-  log(`Run: ${new Date().toISOString()} · ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length} · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version} · redis-server ${serverVersion()} · NODE_ENV=${process.env.NODE_ENV}${quick ? ' · --quick' : ''}`);
+  log(
+    `Run: ${new Date().toISOString()} · ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length} · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version} · redis-server ${serverVersion()} · NODE_ENV=${process.env.NODE_ENV}${quick ? ' · --quick' : ''}`,
+  );
   log();
-  log('Reproduce: `npm run bench` (about 5 minutes) or `npm run bench -- --quick` (about 1 minute). Each figure is the best of alternating rounds (A B C … C B A) in one run; compare ratios, not absolute numbers, across machines.');
+  log(
+    'Reproduce: `npm run bench` (about 5 minutes) or `npm run bench -- --quick` (about 1 minute). Each figure is the best of alternating rounds (A B C … C B A) in one run; compare ratios, not absolute numbers, across machines.',
+  );
   log();
 
   // Contenders' connections.
@@ -96,114 +105,204 @@ async function main(): Promise<void> {
   const ioredis = new IORedis(url);
 
   const cacheContenders = (value: unknown): Contender[] => [
-    { name: 'node-redis 6 (raw)', op: (key) => async () => { await nodeRedis.set(key, JSON.stringify(value)); JSON.parse((await nodeRedis.get(key)) as string); } },
-    { name: 'ioredis (raw)', op: (key) => async () => { await ioredis.set(key, JSON.stringify(value)); JSON.parse((await ioredis.get(key)) as string); } },
-    { name: 'Pack.promises', op: (key) => async () => { await Pack.promises.cacheValue({ connection: conn, key, value }); await Pack.promises.getCachedValue({ connection: conn, key }); } },
-    { name: 'Pack (runner, await)', op: (key) => async () => { await Pack.cacheValue({ connection: conn2 as Connection, key, value }); await Pack.getCachedValue({ connection: conn2 as Connection, key }); } },
-    { name: 'machinepack-redis 2.0.7', op: (key) => async () => { await Original.cacheValue({ connection: origConn, key, value }); await Original.getCachedValue({ connection: origConn, key }); } },
+    {
+      name: 'node-redis 6 (raw)',
+      op: (key) => async () => {
+        await nodeRedis.set(key, JSON.stringify(value));
+        JSON.parse((await nodeRedis.get(key)) as string);
+      },
+    },
+    {
+      name: 'ioredis (raw)',
+      op: (key) => async () => {
+        await ioredis.set(key, JSON.stringify(value));
+        JSON.parse((await ioredis.get(key)) as string);
+      },
+    },
+    {
+      name: 'Pack.promises',
+      op: (key) => async () => {
+        await Pack.promises.cacheValue({ connection: conn, key, value });
+        await Pack.promises.getCachedValue({ connection: conn, key });
+      },
+    },
+    {
+      name: 'Pack (runner, await)',
+      op: (key) => async () => {
+        await Pack.cacheValue({ connection: conn2 as Connection, key, value });
+        await Pack.getCachedValue({ connection: conn2 as Connection, key });
+      },
+    },
+    {
+      name: 'machinepack-redis 2.0.7',
+      op: (key) => async () => {
+        await Original.cacheValue({ connection: origConn, key, value });
+        await Original.getCachedValue({ connection: origConn, key });
+      },
+    },
   ];
 
   const small = { id: 42, name: 'Ada Lovelace', tags: ['math', 'engines'], active: true };
   // 1. Cache round trip, small object.
   if (section(1)) {
-  log('## 1. Cache round trip (cacheValue + getCachedValue of a small object)');
-  log();
-  log('| contender | ops/s, concurrency 1 | × node-redis | ops/s, concurrency 64 | × node-redis |');
-  log('|---|---:|---:|---:|---:|');
-  const c1 = await compare(cacheContenders(small), 1, ROUND_MS);
-  const c64 = await compare(cacheContenders(small), 64, ROUND_MS);
-  const base1 = c1['node-redis 6 (raw)']!;
-  const base64 = c64['node-redis 6 (raw)']!;
-  for (const name of Object.keys(c1)) log(`| ${name} | ${fmt(c1[name]!)} | ${(c1[name]! / base1).toFixed(2)} | ${fmt(c64[name]!)} | ${(c64[name]! / base64).toFixed(2)} |`);
-  log();
-  results.cacheSmall = { concurrency1: c1, concurrency64: c64 };
-  const orig1 = c1['machinepack-redis 2.0.7']!;
-  const orig64 = c64['machinepack-redis 2.0.7']!;
-  targets.push(
-    { target: 'Pack.promises ≥ 0.9 × node-redis, concurrency 1', value: (c1['Pack.promises']! / base1).toFixed(2), met: c1['Pack.promises']! >= 0.9 * base1 },
-    { target: 'Pack.promises ≥ 0.9 × node-redis, concurrency 64', value: (c64['Pack.promises']! / base64).toFixed(2), met: c64['Pack.promises']! >= 0.9 * base64 },
-    { target: 'runner ≥ 1.3 × machinepack-redis 2.0.7, concurrency 64', value: (c64['Pack (runner, await)']! / orig64).toFixed(2), met: c64['Pack (runner, await)']! >= 1.3 * orig64 },
-    { target: 'runner not slower than machinepack-redis 2.0.7, concurrency 1', value: (c1['Pack (runner, await)']! / orig1).toFixed(2), met: c1['Pack (runner, await)']! >= orig1 },
-  );
-
-  // The runner without NODE_ENV=production, once, in a child process (the runner reads NODE_ENV when loaded).
-  const dev = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner-dev.ts'), url, String(ROUND_MS)], { env: { ...process.env, NODE_ENV: 'development' }, encoding: 'utf8' });
-  const devOps = Number(dev.stdout.trim());
-  if (devOps > 0) {
-    log(`Without NODE_ENV=production the runner face does ${fmt(devOps)} round trips/s at concurrency 1 (${(devOps / c1['Pack (runner, await)']!).toFixed(2)} × its production figure): set NODE_ENV=production.`);
+    log('## 1. Cache round trip (cacheValue + getCachedValue of a small object)');
     log();
-    results.runnerWithoutProduction = devOps;
-  }
+    log('| contender | ops/s, concurrency 1 | × node-redis | ops/s, concurrency 64 | × node-redis |');
+    log('|---|---:|---:|---:|---:|');
+    const c1 = await compare(cacheContenders(small), 1, ROUND_MS);
+    const c64 = await compare(cacheContenders(small), 64, ROUND_MS);
+    const base1 = c1['node-redis 6 (raw)']!;
+    const base64 = c64['node-redis 6 (raw)']!;
+    for (const name of Object.keys(c1))
+      log(
+        `| ${name} | ${fmt(c1[name]!)} | ${(c1[name]! / base1).toFixed(2)} | ${fmt(c64[name]!)} | ${(c64[name]! / base64).toFixed(2)} |`,
+      );
+    log();
+    results.cacheSmall = { concurrency1: c1, concurrency64: c64 };
+    const orig1 = c1['machinepack-redis 2.0.7']!;
+    const orig64 = c64['machinepack-redis 2.0.7']!;
+    targets.push(
+      {
+        target: 'Pack.promises ≥ 0.9 × node-redis, concurrency 1',
+        value: (c1['Pack.promises']! / base1).toFixed(2),
+        met: c1['Pack.promises']! >= 0.9 * base1,
+      },
+      {
+        target: 'Pack.promises ≥ 0.9 × node-redis, concurrency 64',
+        value: (c64['Pack.promises']! / base64).toFixed(2),
+        met: c64['Pack.promises']! >= 0.9 * base64,
+      },
+      {
+        target: 'runner ≥ 1.3 × machinepack-redis 2.0.7, concurrency 64',
+        value: (c64['Pack (runner, await)']! / orig64).toFixed(2),
+        met: c64['Pack (runner, await)']! >= 1.3 * orig64,
+      },
+      {
+        target: 'runner not slower than machinepack-redis 2.0.7, concurrency 1',
+        value: (c1['Pack (runner, await)']! / orig1).toFixed(2),
+        met: c1['Pack (runner, await)']! >= orig1,
+      },
+    );
+
+    // The runner without NODE_ENV=production, once, in a child process (the runner reads NODE_ENV when loaded).
+    const dev = spawnSync(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner-dev.ts'), url, String(ROUND_MS)],
+      { env: { ...process.env, NODE_ENV: 'development' }, encoding: 'utf8' },
+    );
+    const devOps = Number(dev.stdout.trim());
+    if (devOps > 0) {
+      log(
+        `Without NODE_ENV=production the runner face does ${fmt(devOps)} round trips/s at concurrency 1 (${(devOps / c1['Pack (runner, await)']!).toFixed(2)} × its production figure): set NODE_ENV=production.`,
+      );
+      log();
+      results.runnerWithoutProduction = devOps;
+    }
   }
 
   // 2. Value sizes.
   if (section(2)) {
-  log('## 2. Cache round trip by value size (ops/s; ratio to node-redis in brackets)');
-  log();
-  const sizes: Array<[string, unknown, number[]]> = [
-    ['100 B', { s: 'x'.repeat(90) }, [1, 64]],
-    ['10 KB', { s: 'x'.repeat(10 * 1024) }, [1, 64]],
-    ['1 MB', { s: 'x'.repeat(1024 * 1024) }, [1, 8]],
-  ];
-  log('| size | concurrency | ' + cacheContenders(0).map((c) => c.name).join(' | ') + ' |');
-  log('|---|---:|' + cacheContenders(0).map(() => '---:').join('|') + '|');
-  results.sizes = {};
-  for (const [label, value, concs] of sizes) {
-    for (const conc of concs) {
-      const r = await compare(cacheContenders(value), conc, ROUND_MS);
-      const b = r['node-redis 6 (raw)']!;
-      (results.sizes as Record<string, unknown>)[`${label} c${conc}`] = r;
-      log(`| ${label} | ${conc} | ` + Object.keys(r).map((n) => `${fmt(r[n]!)} (${(r[n]! / b).toFixed(2)})`).join(' | ') + ' |');
+    log('## 2. Cache round trip by value size (ops/s; ratio to node-redis in brackets)');
+    log();
+    const sizes: Array<[string, unknown, number[]]> = [
+      ['100 B', { s: 'x'.repeat(90) }, [1, 64]],
+      ['10 KB', { s: 'x'.repeat(10 * 1024) }, [1, 64]],
+      ['1 MB', { s: 'x'.repeat(1024 * 1024) }, [1, 8]],
+    ];
+    log(
+      '| size | concurrency | ' +
+        cacheContenders(0)
+          .map((c) => c.name)
+          .join(' | ') +
+        ' |',
+    );
+    log(
+      '|---|---:|' +
+        cacheContenders(0)
+          .map(() => '---:')
+          .join('|') +
+        '|',
+    );
+    results.sizes = {};
+    for (const [label, value, concs] of sizes) {
+      for (const conc of concs) {
+        const r = await compare(cacheContenders(value), conc, ROUND_MS);
+        const b = r['node-redis 6 (raw)']!;
+        (results.sizes as Record<string, unknown>)[`${label} c${conc}`] = r;
+        log(
+          `| ${label} | ${conc} | ` +
+            Object.keys(r)
+              .map((n) => `${fmt(r[n]!)} (${(r[n]! / b).toFixed(2)})`)
+              .join(' | ') +
+            ' |',
+        );
+      }
     }
-  }
-  log();
-  await nodeRedis.flushAll();
+    log();
+    await nodeRedis.flushAll();
   }
 
   // 3. Replicated collections fan-out.
   if (section(3)) {
-  log(`## 3. Replicated collections: fan-out to 10 subscriber clients`);
-  log();
-  const fan = await fanout(url, FANOUT_SECONDS);
-  results.fanout = fan;
-  log(`Latency from a write on one client to the event on each of 10 subscriber clients, at a steady 1,000 updates/s for ${FANOUT_SECONDS} s (every subscriber in this one process, so their handling adds up):`);
-  log();
-  log('| path | p50 ms | p99 ms | max ms | deliveries |');
-  log('|---|---:|---:|---:|---:|');
-  for (const r of [fan.raw, fan.collections]) log(`| ${r.name} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.max.toFixed(2)} | ${r.count.toLocaleString('en-US')} |`);
-  log();
-  log('Highest sustained update rate with 10 subscribers (updates/s that every subscriber received in full):');
-  log();
-  log(`| path | updates/s |`);
-  log('|---|---:|');
-  log(`| ${fan.rawRate.name} | ${fmt(fan.rawRate.rate)} |`);
-  log(`| ${fan.colRate.name} | ${fmt(fan.colRate.rate)} |`);
-  log();
-  targets.push(
-    { target: 'set → event p99 ≤ 2 × raw pub/sub p99 + 0.5 ms (1,000/s, 10 subscribers)', value: `${fan.collections.p99.toFixed(2)} ms vs ${(2 * fan.raw.p99 + 0.5).toFixed(2)} ms`, met: fan.collections.p99 <= 2 * fan.raw.p99 + 0.5 },
-    { target: 'sustained update rate ≥ 0.3 × raw PUBLISH (10 subscribers)', value: (fan.colRate.rate / fan.rawRate.rate).toFixed(2), met: fan.colRate.rate >= 0.3 * fan.rawRate.rate },
-  );
+    log(`## 3. Replicated collections: fan-out to 10 subscriber clients`);
+    log();
+    const fan = await fanout(url, FANOUT_SECONDS);
+    results.fanout = fan;
+    log(
+      `Latency from a write on one client to the event on each of 10 subscriber clients, at a steady 1,000 updates/s for ${FANOUT_SECONDS} s (every subscriber in this one process, so their handling adds up):`,
+    );
+    log();
+    log('| path | p50 ms | p99 ms | max ms | deliveries |');
+    log('|---|---:|---:|---:|---:|');
+    for (const r of [fan.raw, fan.collections])
+      log(
+        `| ${r.name} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.max.toFixed(2)} | ${r.count.toLocaleString('en-US')} |`,
+      );
+    log();
+    log('Highest sustained update rate with 10 subscribers (updates/s that every subscriber received in full):');
+    log();
+    log(`| path | updates/s |`);
+    log('|---|---:|');
+    log(`| ${fan.rawRate.name} | ${fmt(fan.rawRate.rate)} |`);
+    log(`| ${fan.colRate.name} | ${fmt(fan.colRate.rate)} |`);
+    log();
+    targets.push(
+      {
+        target: 'set → event p99 ≤ 2 × raw pub/sub p99 + 0.5 ms (1,000/s, 10 subscribers)',
+        value: `${fan.collections.p99.toFixed(2)} ms vs ${(2 * fan.raw.p99 + 0.5).toFixed(2)} ms`,
+        met: fan.collections.p99 <= 2 * fan.raw.p99 + 0.5,
+      },
+      {
+        target: 'sustained update rate ≥ 0.3 × raw PUBLISH (10 subscribers)',
+        value: (fan.colRate.rate / fan.rawRate.rate).toFixed(2),
+        met: fan.colRate.rate >= 0.3 * fan.rawRate.rate,
+      },
+    );
   }
 
   // 4. Snapshot time and memory per item.
   if (section(4)) {
-  log('## 4. Subscribing to a collection: snapshot time and memory per item held (10 fields per item)');
-  log();
-  log('| items | subscribe (load the copy) | heap per item |');
-  log('|---:|---:|---:|');
-  results.snapshot = {};
-  for (const n of COLLECTION_SIZES) {
-    const r = await snapshot(url, conn, n);
-    (results.snapshot as Record<string, unknown>)[n] = r;
-    log(`| ${n.toLocaleString('en-US')} | ${r.ms.toFixed(0)} ms | ${(r.bytesPerItem / 1024).toFixed(2)} KB |`);
-    if (n === 100000) {
-      targets.push(
-        { target: 'subscribe to 100k items in under 3 s', value: `${(r.ms / 1000).toFixed(2)} s`, met: r.ms < 3000 },
-        { target: 'at most 1.5 KB of heap per 10-field item', value: `${(r.bytesPerItem / 1024).toFixed(2)} KB`, met: r.bytesPerItem <= 1.5 * 1024 },
-      );
+    log('## 4. Subscribing to a collection: snapshot time and memory per item held (10 fields per item)');
+    log();
+    log('| items | subscribe (load the copy) | heap per item |');
+    log('|---:|---:|---:|');
+    results.snapshot = {};
+    for (const n of COLLECTION_SIZES) {
+      const r = await snapshot(url, conn, n);
+      (results.snapshot as Record<string, unknown>)[n] = r;
+      log(`| ${n.toLocaleString('en-US')} | ${r.ms.toFixed(0)} ms | ${(r.bytesPerItem / 1024).toFixed(2)} KB |`);
+      if (n === 100000) {
+        targets.push(
+          { target: 'subscribe to 100k items in under 3 s', value: `${(r.ms / 1000).toFixed(2)} s`, met: r.ms < 3000 },
+          {
+            target: 'at most 1.5 KB of heap per 10-field item',
+            value: `${(r.bytesPerItem / 1024).toFixed(2)} KB`,
+            met: r.bytesPerItem <= 1.5 * 1024,
+          },
+        );
+      }
     }
-  }
-  log();
+    log();
   }
 
   // 5. A 3-master cluster next to the single server.
@@ -214,8 +313,20 @@ async function main(): Promise<void> {
     const { manager: cm } = await Pack.promises.createManager({ connectionString: c.seedUrl, meta: { cluster: true } });
     const cconn = (await Pack.promises.getConnection({ manager: cm })).connection;
     const onCluster: Contender[] = [
-      { name: 'single server', op: (key) => async () => { await Pack.promises.cacheValue({ connection: conn, key, value: small }); await Pack.promises.getCachedValue({ connection: conn, key }); } },
-      { name: 'cluster (3 masters)', op: (key) => async () => { await Pack.promises.cacheValue({ connection: cconn, key, value: small }); await Pack.promises.getCachedValue({ connection: cconn, key }); } },
+      {
+        name: 'single server',
+        op: (key) => async () => {
+          await Pack.promises.cacheValue({ connection: conn, key, value: small });
+          await Pack.promises.getCachedValue({ connection: conn, key });
+        },
+      },
+      {
+        name: 'cluster (3 masters)',
+        op: (key) => async () => {
+          await Pack.promises.cacheValue({ connection: cconn, key, value: small });
+          await Pack.promises.getCachedValue({ connection: cconn, key });
+        },
+      },
     ];
     const k1 = await compare(onCluster, 1, ROUND_MS);
     const k64 = await compare(onCluster, 64, ROUND_MS);
@@ -226,9 +337,14 @@ async function main(): Promise<void> {
     for (const n of Object.keys(k1)) log(`| ${n} | ${fmt(k1[n]!)} | ${fmt(k64[n]!)} |`);
     log();
     const cfan = await fanout(c.seedUrl, FANOUT_SECONDS, { cluster: true });
-    log(`Collection fan-out to 10 subscribers on the cluster (sharded pub/sub), 1,000 updates/s for ${FANOUT_SECONDS} s: p50 ${cfan.collections.p50.toFixed(2)} ms, p99 ${cfan.collections.p99.toFixed(2)} ms, max ${cfan.collections.max.toFixed(2)} ms; sustained ${fmt(cfan.colRate.rate)} updates/s (single server above: p99 ${results.fanout ? (results.fanout as { collections: Latency }).collections.p99.toFixed(2) : '–'} ms).`);
+    log(
+      `Collection fan-out to 10 subscribers on the cluster (sharded pub/sub), 1,000 updates/s for ${FANOUT_SECONDS} s: p50 ${cfan.collections.p50.toFixed(2)} ms, p99 ${cfan.collections.p99.toFixed(2)} ms, max ${cfan.collections.max.toFixed(2)} ms; sustained ${fmt(cfan.colRate.rate)} updates/s (single server above: p99 ${results.fanout ? (results.fanout as { collections: Latency }).collections.p99.toFixed(2) : '–'} ms).`,
+    );
     log();
-    results.cluster = { cache: { concurrency1: k1, concurrency64: k64 }, fanout: { collections: cfan.collections, rate: cfan.colRate.rate } };
+    results.cluster = {
+      cache: { concurrency1: k1, concurrency64: k64 },
+      fanout: { collections: cfan.collections, rate: cfan.colRate.rate },
+    };
     await Pack.promises.destroyManager({ manager: cm });
     for (const n of c.nodes) await n.stop();
   }
@@ -250,9 +366,19 @@ async function main(): Promise<void> {
   const out = path.resolve(__dirname, '..');
   if (!quick && !only) {
     writeFileSync(path.join(out, 'BENCHMARKS.md'), lines.join('\n') + '\n' + NOTES);
-    writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2) + '\n');
+    writeFileSync(
+      path.join(__dirname, 'results.json'),
+      JSON.stringify(
+        { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results },
+        null,
+        2,
+      ) + '\n',
+    );
   } else {
-    writeFileSync(path.join(__dirname, 'results-quick.json'), JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n');
+    writeFileSync(
+      path.join(__dirname, 'results-quick.json'),
+      JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n',
+    );
   }
 }
 
@@ -274,11 +400,13 @@ async function fanout(url: string, seconds: number, extra: ClientOptions = {}) {
   // Raw node-redis PUBLISH → message (on a cluster, against the seed node: a baseline only).
   const rawPub = createClient({ url });
   await rawPub.connect();
-  const rawSubs = await Promise.all(Array.from({ length: SUBS }, async () => {
-    const c = createClient({ url });
-    await c.connect();
-    return c;
-  }));
+  const rawSubs = await Promise.all(
+    Array.from({ length: SUBS }, async () => {
+      const c = createClient({ url });
+      await c.connect();
+      return c;
+    }),
+  );
   let rawSamples: number[] = [];
   let rawReceived = 0;
   for (const s of rawSubs) {
@@ -318,7 +446,13 @@ async function fanout(url: string, seconds: number, extra: ClientOptions = {}) {
   };
   const summarize = (name: string, samples: number[]): Latency => {
     const sorted = [...samples].sort((a, b) => a - b);
-    return { name, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, count: samples.length };
+    return {
+      name,
+      p50: pct(sorted, 50),
+      p99: pct(sorted, 99),
+      max: sorted[sorted.length - 1] ?? NaN,
+      count: samples.length,
+    };
   };
 
   rawSamples = [];
@@ -333,17 +467,33 @@ async function fanout(url: string, seconds: number, extra: ClientOptions = {}) {
     const startReceived = received();
     const start = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: 64 }, async () => {
-      while (next < n) await send(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < n) await send(next++);
+      }),
+    );
     while (received() - startReceived < n * SUBS) await new Promise((r) => setTimeout(r, 1));
     return n / ((performance.now() - start) / 1000);
   };
   const N = quick ? 5000 : 30000;
   rawSamples = [];
   colSamples = [];
-  const rawRate = { name: 'node-redis PUBLISH (raw)', rate: await burst(N, (i) => rawPub.publish('bench:raw', JSON.stringify({ t: performance.now(), i })), () => rawReceived) };
-  const colRate = { name: 'collection.set (10 subscribers)', rate: await burst(N, (i) => pub.set(`k${i % 1000}`, { t: performance.now(), i: i + 1e9 }), () => colReceived) };
+  const rawRate = {
+    name: 'node-redis PUBLISH (raw)',
+    rate: await burst(
+      N,
+      (i) => rawPub.publish('bench:raw', JSON.stringify({ t: performance.now(), i })),
+      () => rawReceived,
+    ),
+  };
+  const colRate = {
+    name: 'collection.set (10 subscribers)',
+    rate: await burst(
+      N,
+      (i) => pub.set(`k${i % 1000}`, { t: performance.now(), i: i + 1e9 }),
+      () => colReceived,
+    ),
+  };
   rawSamples = [];
   colSamples = [];
 
@@ -357,14 +507,17 @@ async function snapshot(url: string, conn: Connection, n: number) {
   const name = `snap${n}`;
   // Populate with the setItem machine, 64 in flight.
   let next = 0;
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (next < n) {
-      const i = next++;
-      const data: Record<string, unknown> = {};
-      for (let f = 0; f < 10; f++) data[`field${f}`] = f % 3 === 0 ? i * f : f % 3 === 1 ? `value-${i}-${f}` : { n: f, ok: true };
-      await Pack.promises.setItem({ connection: conn, database: 'bench', collection: name, key: `item:${i}`, data });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const data: Record<string, unknown> = {};
+        for (let f = 0; f < 10; f++)
+          data[`field${f}`] = f % 3 === 0 ? i * f : f % 3 === 1 ? `value-${i}-${f}` : { n: f, ok: true };
+        await Pack.promises.setItem({ connection: conn, database: 'bench', collection: name, key: `item:${i}`, data });
+      }
+    }),
+  );
   const client = Pack.createClient(url);
   const col = client.database('bench').collection(name);
   const settledHeap = async () => {

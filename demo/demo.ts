@@ -27,9 +27,18 @@ async function main(): Promise<void> {
   // 2. The runner face with .switch: one handler per exit.
   await new Promise<void>((resolve) =>
     Pack.getCachedValue({ connection, key: 'demo:missing' }).switch({
-      error: (err) => { console.error('error', err); resolve(); },
-      notFound: () => { console.log('.switch getCachedValue → notFound (as expected)'); resolve(); },
-      success: (r) => { console.log('.switch success?', r.value); resolve(); },
+      error: (err) => {
+        console.error('error', err);
+        resolve();
+      },
+      notFound: () => {
+        console.log('.switch getCachedValue → notFound (as expected)');
+        resolve();
+      },
+      success: (r) => {
+        console.log('.switch success?', r.value);
+        resolve();
+      },
     }),
   );
 

@@ -48,7 +48,12 @@ export class Manager {
   readonly topology: Topology;
   readonly [MANAGER] = true;
 
-  constructor(connectionString: string, clientOptions: Record<string, unknown>, meta: Record<string, unknown> | undefined, onUnexpectedFailure: FailureHandler | undefined) {
+  constructor(
+    connectionString: string,
+    clientOptions: Record<string, unknown>,
+    meta: Record<string, unknown> | undefined,
+    onUnexpectedFailure: FailureHandler | undefined,
+  ) {
     this.#connectionString = connectionString;
     this.#clientOptions = clientOptions;
     this.meta = meta;
@@ -189,7 +194,9 @@ class ReplyWatch {
 export class NoReplyError extends Error {
   readonly code = 'E_REDIS_NO_REPLY';
   constructor(ms: number) {
-    super(`Redis did not answer within ${ms} ms (the server may be hung or overloaded). Change the bound with meta.commandTimeout.`);
+    super(
+      `Redis did not answer within ${ms} ms (the server may be hung or overloaded). Change the bound with meta.commandTimeout.`,
+    );
     this.name = 'NoReplyError';
   }
 }
@@ -203,7 +210,13 @@ export function bounded<T>(client: RedisClient, p: Promise<T>): Promise<T> {
 /** The reset, when a connection's server stopped answering: reject what waits, reconnect in the background. */
 function resetHung(state: ConnectionState, handle: RedisClient | LegacyClient): void {
   if (state.released) return;
-  report(state.manager, handle, 'error', new NoReplyError(state.watch.timeoutMs), `Redis did not answer within ${state.watch.timeoutMs} ms${state.kind === 'single' ? '; resetting the connection' : ''}.`);
+  report(
+    state.manager,
+    handle,
+    'error',
+    new NoReplyError(state.watch.timeoutMs),
+    `Redis did not answer within ${state.watch.timeoutMs} ms${state.kind === 'single' ? '; resetting the connection' : ''}.`,
+  );
   if (state.kind !== 'single') return; // a Cluster or Sentinel client recovers its nodes itself
   void Promise.resolve(state.client.destroy()).catch(() => undefined);
   if (!state.released) state.client.connect().catch(() => undefined);
@@ -237,9 +250,23 @@ const CONNECTION_ERRORS = new Set([
   'NoReplyError',
 ]);
 /** Socket-level error codes: the connection broke under the command. */
-const SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTCONN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_DESTROYED', 'ERR_SOCKET_CLOSED']);
+const SOCKET_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'ENOTCONN',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_STREAM_DESTROYED',
+  'ERR_SOCKET_CLOSED',
+]);
 export function isConnectionError(err: unknown): boolean {
-  return err instanceof Error && (CONNECTION_ERRORS.has(err.constructor.name) || SOCKET_CODES.has((err as { code?: string }).code ?? ''));
+  return (
+    err instanceof Error &&
+    (CONNECTION_ERRORS.has(err.constructor.name) || SOCKET_CODES.has((err as { code?: string }).code ?? ''))
+  );
 }
 
 function classify(err: Error | undefined): Error {
@@ -247,20 +274,39 @@ function classify(err: Error | undefined): Error {
   const cause = (err as { originalError?: Error }).originalError ?? err;
   const message = redact(cause.message);
   const code = (cause as { code?: string }).code;
-  if (code === 'ECONNREFUSED') return coded(ErrorCodes.ECONNREFUSED, `Redis refused the connection: ${message}`, { originalError: redactError(cause) });
+  if (code === 'ECONNREFUSED')
+    return coded(ErrorCodes.ECONNREFUSED, `Redis refused the connection: ${message}`, {
+      originalError: redactError(cause),
+    });
   if (/^WRONGPASS|invalid password/i.test(message)) {
-    return coded(ErrorCodes.BAD_PASSWORD, 'The password (or username and password) supplied to the Redis server was incorrect.', { originalError: redactError(cause) });
+    return coded(
+      ErrorCodes.BAD_PASSWORD,
+      'The password (or username and password) supplied to the Redis server was incorrect.',
+      { originalError: redactError(cause) },
+    );
   }
   if (/AUTH <password> called without any password configured/.test(message)) {
-    return coded('ERR_PASSWORD_NOT_NEEDED', 'A password was given but the Redis server has none configured.', { originalError: redactError(cause) });
+    return coded('ERR_PASSWORD_NOT_NEEDED', 'A password was given but the Redis server has none configured.', {
+      originalError: redactError(cause),
+    });
   }
   if (/^NOAUTH/.test(message)) {
-    return coded(ErrorCodes.NO_PASSWORD, 'The Redis server requires a password, but none was supplied.', { originalError: redactError(cause) });
+    return coded(ErrorCodes.NO_PASSWORD, 'The Redis server requires a password, but none was supplied.', {
+      originalError: redactError(cause),
+    });
   }
-  return coded(code ?? 'E_REDIS_CONNECTION_FAILED', `Could not connect to Redis: ${message}`, { originalError: redactError(cause) });
+  return coded(code ?? 'E_REDIS_CONNECTION_FAILED', `Could not connect to Redis: ${message}`, {
+    originalError: redactError(cause),
+  });
 }
 
-function report(manager: Manager, client: RedisClient | LegacyClient, failureType: 'error' | 'end', original: Error | undefined, message: string): void {
+function report(
+  manager: Manager,
+  client: RedisClient | LegacyClient,
+  failureType: 'error' | 'end',
+  original: Error | undefined,
+  message: string,
+): void {
   const handler = manager.onUnexpectedFailure;
   if (!handler) return;
   const err = new Error(message) as UnexpectedFailure;
@@ -280,14 +326,26 @@ function report(manager: Manager, client: RedisClient | LegacyClient, failureTyp
  * Error whose `code` says why; a client that failed is destroyed, leaving no socket, timer or retry loop.
  * A single server, a Cluster or a Sentinel group alike; `legacy` wraps a single-server client in the v3 shim.
  */
-export function openConnection(manager: Manager, timeoutMs: number, legacy = false): Promise<RedisClient | LegacyClient> {
+export function openConnection(
+  manager: Manager,
+  timeoutMs: number,
+  legacy = false,
+): Promise<RedisClient | LegacyClient> {
   if (legacy && manager.topology.kind !== 'single') {
-    return Promise.reject(coded('E_UNSUPPORTED', '`legacyMode` connections are single-server only; not available with meta.cluster or meta.sentinel.'));
+    return Promise.reject(
+      coded(
+        'E_UNSUPPORTED',
+        '`legacyMode` connections are single-server only; not available with meta.cluster or meta.sentinel.',
+      ),
+    );
   }
   return establish(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
     // v3 connected (with a warning) when given a password the server does not need; RESP2 refuses it. Do as v3.
     if (err.code !== 'ERR_PASSWORD_NOT_NEEDED') throw err;
-    process.emitWarning('machinepack-redis-ts: a password was given but the Redis server has none; connecting without it.', { code: 'MPR_PASSWORD_NOT_NEEDED' });
+    process.emitWarning(
+      'machinepack-redis-ts: a password was given but the Redis server has none; connecting without it.',
+      { code: 'MPR_PASSWORD_NOT_NEEDED' },
+    );
     return establish(manager, timeoutMs, legacy, true);
   });
 }
@@ -301,13 +359,20 @@ function strategy(isReady: () => boolean, userStrategy: unknown) {
   return (retries: number, cause: Error) => {
     if (!isReady()) return cause instanceof Error ? cause : new Error(String(cause));
     if (userStrategy !== undefined) {
-      return typeof userStrategy === 'function' ? (userStrategy as (r: number, c: Error) => number | false | Error)(retries, cause) : (userStrategy as number | false);
+      return typeof userStrategy === 'function'
+        ? (userStrategy as (r: number, c: Error) => number | false | Error)(retries, cause)
+        : (userStrategy as number | false);
     }
     return Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
   };
 }
 
-function establish(manager: Manager, timeoutMs: number, legacy: boolean, dropPassword: boolean): Promise<RedisClient | LegacyClient> {
+function establish(
+  manager: Manager,
+  timeoutMs: number,
+  legacy: boolean,
+  dropPassword: boolean,
+): Promise<RedisClient | LegacyClient> {
   const topology = manager.topology;
   const what = topology.kind === 'single' ? 'Redis' : `the Redis ${topology.kind}`;
   return new Promise((resolve, reject) => {
@@ -361,7 +426,11 @@ function establish(manager: Manager, timeoutMs: number, legacy: boolean, dropPas
     client.on('error', onError).on('reconnecting', onDown).on('ready', onUp);
     if (topology.kind !== 'single') {
       // Cluster nodes and Sentinel-managed clients report through their own events.
-      client.on('node-error', onError).on('client-error', onError).on('node-reconnecting', onDown).on('node-ready', onUp);
+      client
+        .on('node-error', onError)
+        .on('client-error', onError)
+        .on('node-reconnecting', onDown)
+        .on('node-ready', onUp);
     }
 
     client.connect().then(
@@ -371,7 +440,13 @@ function establish(manager: Manager, timeoutMs: number, legacy: boolean, dropPas
         settled = true;
         clearTimeout(timer);
         handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
-        const state: ConnectionState = { manager, released: false, client, watch: new ReplyWatch(manager.commandTimeout, () => resetHung(state, handle), topology.kind !== 'single'), kind: topology.kind };
+        const state: ConnectionState = {
+          manager,
+          released: false,
+          client,
+          watch: new ReplyWatch(manager.commandTimeout, () => resetHung(state, handle), topology.kind !== 'single'),
+          kind: topology.kind,
+        };
         states.set(handle, state);
         if (handle !== client) states.set(client, state);
         manager.connections.add(handle);
@@ -437,9 +512,16 @@ export function releaseConnection(value: unknown): boolean {
 /** The `badConnection` report for a value that is not a live connection, or for a connection-level error. */
 export function badConnectionReport(reason: string | Error, connection?: unknown): { error: Error } {
   if (typeof reason === 'string') return { error: coded('E_BAD_CONNECTION', reason) };
-  const state = connection !== undefined && typeof connection === 'object' && connection !== null ? states.get(connection) : undefined;
+  const state =
+    connection !== undefined && typeof connection === 'object' && connection !== null
+      ? states.get(connection)
+      : undefined;
   if (state && reason.constructor.name === 'DisconnectsClientError' && Date.now() - state.watch.resetAt < 1000) {
     return { error: new NoReplyError(state.watch.timeoutMs) };
   }
-  return { error: coded('E_BAD_CONNECTION', `The Redis connection is not usable: ${redact(reason.message)}`, { originalError: redactError(reason) }) };
+  return {
+    error: coded('E_BAD_CONNECTION', `The Redis connection is not usable: ${redact(reason.message)}`, {
+      originalError: redactError(reason),
+    }),
+  };
 }

@@ -79,7 +79,9 @@ export type ExitDefs = { success: AnyExit } & Record<string, AnyExit>;
 
 type TypeOf<D> = D extends InputDef<infer T, Presence> ? T : never;
 type PresenceOf<D> = D extends InputDef<unknown, infer P> ? P : never;
-type KeysWhere<I extends InputDefs, P extends Presence> = { [K in keyof I]: PresenceOf<I[K]> extends P ? K : never }[keyof I];
+type KeysWhere<I extends InputDefs, P extends Presence> = {
+  [K in keyof I]: PresenceOf<I[K]> extends P ? K : never;
+}[keyof I];
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 /** What a caller passes: required inputs must be there, the others may be omitted. */
@@ -94,12 +96,17 @@ export type OutputOf<D> = D extends ExitDef<infer O> ? O : never;
 
 /** The exit an `fn` takes, with its output. */
 export class Outcome<K extends string = string, O = unknown> {
-  constructor(readonly exit: K, readonly output: O) {}
+  constructor(
+    readonly exit: K,
+    readonly output: O,
+  ) {}
 }
 export type OutcomeOf<E extends ExitDefs> = { [K in keyof E & string]: Outcome<K, OutputOf<E[K]>> }[keyof E & string];
 /** `exits.<name>(output)` builds the outcome to return. Only declared exits exist, each with its output type. */
 export type ExitBuilders<E extends ExitDefs> = {
-  [K in keyof E & string]: [OutputOf<E[K]>] extends [void] ? () => Outcome<K, undefined> : (output: OutputOf<E[K]>) => Outcome<K, OutputOf<E[K]>>;
+  [K in keyof E & string]: [OutputOf<E[K]>] extends [void]
+    ? () => Outcome<K, undefined>
+    : (output: OutputOf<E[K]>) => Outcome<K, OutputOf<E[K]>>;
 };
 /** Names of the exits other than `success`. */
 export type OtherExits<E extends ExitDefs> = Exclude<keyof E & string, 'success'>;
@@ -156,7 +163,9 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
   const builders = exitBuilders(def.exits);
   const inputNames = Object.keys(def.inputs);
   const requiredNames = inputNames.filter((n) => def.inputs[n]!.required === true);
-  const defaults = inputNames.filter((n) => def.inputs[n]!.defaultsTo !== undefined).map((n) => [n, def.inputs[n]!.defaultsTo] as const);
+  const defaults = inputNames
+    .filter((n) => def.inputs[n]!.defaultsTo !== undefined)
+    .map((n) => [n, def.inputs[n]!.defaultsTo] as const);
   const fn = def.fn as (inputs: Record<string, unknown>, exits: unknown) => Outcome | Promise<Outcome>;
 
   function settle(outcome: Outcome): unknown {
@@ -171,14 +180,17 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
   // null are refused), defaults applied, extra values ignored.
   function prepare(argins: unknown): Record<string, unknown> {
     if (argins === null || typeof argins !== 'object' || Array.isArray(argins)) {
-      throw usageError(methodName, ['Expected a dictionary of inputs, got ' + (argins === null ? 'null' : typeof argins) + '.']);
+      throw usageError(methodName, [
+        'Expected a dictionary of inputs, got ' + (argins === null ? 'null' : typeof argins) + '.',
+      ]);
     }
     const given = argins as Record<string, unknown>;
     let problems: string[] | undefined;
     for (const name of requiredNames) {
       const v = given[name];
       if (v === undefined) (problems ??= []).push(`"${name}" is required, but it was not defined.`);
-      else if (v === '') (problems ??= []).push(`Invalid "${name}":  Cannot use '' (empty string) for a required input.`);
+      else if (v === '')
+        (problems ??= []).push(`Invalid "${name}":  Cannot use '' (empty string) for a required input.`);
       else if (v === null) (problems ??= []).push(`Invalid "${name}":  Cannot use \`null\` for this required input.`);
     }
     if (problems) throw usageError(methodName, problems);
@@ -193,14 +205,16 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
   function runnerDef(): Record<string, unknown> {
     const { fn: _fn, inputs, exits, ...meta } = def;
     void _fn;
-    const clone = <T extends object>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { ...v }]));
+    const clone = <T extends object>(o: Record<string, T>) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { ...v }]));
     return {
       ...meta,
       inputs: clone(inputs),
       exits: clone(exits),
       fn(inputs: Record<string, unknown>, runnerExits: Record<string, (o?: unknown) => void>) {
         const deliver = (o: Outcome) => {
-          if (!(o instanceof Outcome)) return runnerExits.error!(new TypeError(`\`${methodName}\` did not return an exit.`));
+          if (!(o instanceof Outcome))
+            return runnerExits.error!(new TypeError(`\`${methodName}\` did not return an exit.`));
           return runnerExits[o.exit]!(o.output);
         };
         let result: Outcome | Promise<Outcome>;

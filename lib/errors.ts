@@ -21,7 +21,11 @@ export const ErrorCodes = {
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 /** An Error with a `code`, like `flaverr(code, new Error(message))`. */
-export function coded<T extends object = object>(code: string, message: string, props?: T): Error & { code: string } & T {
+export function coded<T extends object = object>(
+  code: string,
+  message: string,
+  props?: T,
+): Error & { code: string } & T {
   const err = new Error(message) as Error & { code: string } & T;
   err.code = code;
   if (props) Object.assign(err, props);
@@ -44,7 +48,10 @@ export interface ExitException extends Error {
 }
 
 export function exitError(method: string, exitName: string, description: string, raw: unknown): ExitException {
-  const cause = raw && typeof raw === 'object' && (raw as { error?: unknown }).error instanceof Error ? (raw as { error: Error }).error : undefined;
+  const cause =
+    raw && typeof raw === 'object' && (raw as { error?: unknown }).error instanceof Error
+      ? (raw as { error: Error }).error
+      : undefined;
   const detail = cause ? `\n${redact(cause.message)}` : '';
   const err = new Error(`\`${method}\` failed ("${exitName}"). ${description}${detail}`) as ExitException;
   err.name = 'Exception';

@@ -52,7 +52,11 @@ function failure(err: unknown, what: string): Error {
   if (e && e.exit && e.name === 'Exception') {
     const cause = e.raw?.error;
     const reason = e.exit === 'badConnection' ? 'Redis is unreachable' : 'Redis refused it';
-    return coded(`E_${e.exit.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()}`, `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.`, { cause: err });
+    return coded(
+      `E_${e.exit.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()}`,
+      `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.`,
+      { cause: err },
+    );
   }
   return err as Error;
 }
@@ -83,7 +87,8 @@ export class MemisClient extends EventEmitter {
 
   /** A database: a namespace of collections. */
   database(name: string): Database {
-    if (typeof name !== 'string' || name === '') throw new TypeError('database(name): name must be a non-empty string.');
+    if (typeof name !== 'string' || name === '')
+      throw new TypeError('database(name): name must be a non-empty string.');
     let db = this.#databases.get(name);
     if (!db) this.#databases.set(name, (db = new Database(this, name)));
     return db;
@@ -157,7 +162,8 @@ export class Database {
 
   /** A collection of items of type `T` (plain objects). The same name gives the same collection. */
   collection<T extends object = Record<string, unknown>>(name: string): Collection<T> {
-    if (typeof name !== 'string' || name === '') throw new TypeError('collection(name): name must be a non-empty string.');
+    if (typeof name !== 'string' || name === '')
+      throw new TypeError('collection(name): name must be a non-empty string.');
     let c = this.#collections.get(name);
     if (!c) this.#collections.set(name, (c = new Collection<object>(this.client, this.name, name)));
     return c as unknown as Collection<T>;
@@ -181,7 +187,8 @@ export class Collection<T extends object = Record<string, unknown>> {
 
   /** Listen for `set` (added or changed), `expire` (TTL ran out; last copy) or `delete` (deleted; last copy). */
   on(event: CollectionEvent, listener: Listener<T>): this {
-    if (!EVENTS.has(event)) throw new TypeError(`Unknown collection event "${String(event)}"; use set, expire or delete.`);
+    if (!EVENTS.has(event))
+      throw new TypeError(`Unknown collection event "${String(event)}"; use set, expire or delete.`);
     if (typeof listener !== 'function') throw new TypeError('The listener must be a function.');
     this.#listeners[event].push(listener);
     return this;
@@ -199,7 +206,8 @@ export class Collection<T extends object = Record<string, unknown>> {
   multi(events: string, listener: Listener<T>): this {
     const names = String(events).split(/\s+/).filter(Boolean);
     if (names.length === 0) throw new TypeError('multi(events, listener): name at least one event.');
-    for (const e of names) if (!EVENTS.has(e)) throw new TypeError(`Unknown collection event "${e}"; use set, expire or delete.`);
+    for (const e of names)
+      if (!EVENTS.has(e)) throw new TypeError(`Unknown collection event "${e}"; use set, expire or delete.`);
     for (const e of names) this.on(e as CollectionEvent, listener);
     return this;
   }
@@ -220,9 +228,13 @@ export class Collection<T extends object = Record<string, unknown>> {
 
   async #subscribeLoop(): Promise<void> {
     for (;;) {
-      if (this.#stopped || this.client.closed) throw coded('E_CLIENT_QUIT', `Subscription to ${this.database}/${this.name} ended before it was loaded.`);
+      if (this.#stopped || this.client.closed)
+        throw coded('E_CLIENT_QUIT', `Subscription to ${this.database}/${this.name} ended before it was loaded.`);
       try {
-        const [connection, subscriber] = await Promise.all([this.client.commandConnection(), this.client.subscriberConnection()]);
+        const [connection, subscriber] = await Promise.all([
+          this.client.commandConnection(),
+          this.client.subscriberConnection(),
+        ]);
         const { subscription } = await subscribeCollection({
           connection,
           subscriber,
@@ -284,7 +296,14 @@ export class Collection<T extends object = Record<string, unknown>> {
       throw failure(err, `set "${key}" in ${this.database}/${this.name}`);
     }
     try {
-      await setItem({ connection, database: this.database, collection: this.name, key, data: data as Record<string, unknown>, ttl });
+      await setItem({
+        connection,
+        database: this.database,
+        collection: this.name,
+        key,
+        data: data as Record<string, unknown>,
+        ttl,
+      });
     } catch (err) {
       throw failure(err, `set "${key}" in ${this.database}/${this.name}`);
     }
@@ -329,16 +348,29 @@ export class Collection<T extends object = Record<string, unknown>> {
 export function createClient(options?: ClientOptions): MemisClient;
 export function createClient(url: string, options?: ClientOptions): MemisClient;
 export function createClient(port: number, host?: string, options?: ClientOptions): MemisClient;
-export function createClient(a?: string | number | ClientOptions, b?: string | ClientOptions, c?: ClientOptions): MemisClient {
+export function createClient(
+  a?: string | number | ClientOptions,
+  b?: string | ClientOptions,
+  c?: ClientOptions,
+): MemisClient {
   let opts: ClientOptions;
   if (typeof a === 'string') opts = { ...((b as ClientOptions | undefined) ?? {}), url: a };
-  else if (typeof a === 'number') opts = { ...(c ?? {}), socket: { ...((c?.socket as object) ?? {}), port: a, host: (b as string | undefined) ?? '127.0.0.1' } };
+  else if (typeof a === 'number')
+    opts = {
+      ...(c ?? {}),
+      socket: { ...((c?.socket as object) ?? {}), port: a, host: (b as string | undefined) ?? '127.0.0.1' },
+    };
   else if (a === undefined || isDictionary(a)) opts = { ...(a ?? {}) };
   else throw new TypeError('createClient: pass a redis:// URL, an options object, or (port, host, options).');
   const { url, syncInterval, connectTimeout, retryDelay, ...meta } = opts;
   const socket = (meta.socket ?? {}) as { host?: string; port?: number; tls?: boolean };
-  const connectionString = url ?? `${socket.tls ? 'rediss' : 'redis'}://${socket.host ?? '127.0.0.1'}:${socket.port ?? 6379}`;
+  const connectionString =
+    url ?? `${socket.tls ? 'rediss' : 'redis'}://${socket.host ?? '127.0.0.1'}:${socket.port ?? 6379}`;
   const problem = connectionStringProblem(connectionString);
   if (problem) throw new TypeError(`createClient: ${problem}`);
-  return new MemisClient(connectionString, meta as Record<string, unknown>, { syncInterval, connectTimeout, retryDelay });
+  return new MemisClient(connectionString, meta as Record<string, unknown>, {
+    syncInterval,
+    connectTimeout,
+    retryDelay,
+  });
 }

@@ -183,7 +183,11 @@ export class LegacyClient extends EventEmitter {
     else if (kind === 'psubscribe') op = Promise.all(names.map((p) => c.pSubscribe(p, this.#patternListener(p), true)));
     else {
       const patterns = names.length ? names : [...this.#patternListeners.keys()];
-      op = Promise.all(patterns.map((p) => c.pUnsubscribe(p, this.#patternListener(p), true).then(() => this.#patternListeners.delete(p))));
+      op = Promise.all(
+        patterns.map((p) =>
+          c.pUnsubscribe(p, this.#patternListener(p), true).then(() => this.#patternListeners.delete(p)),
+        ),
+      );
     }
     op.then(
       () => {
@@ -232,7 +236,10 @@ export class LegacyClient extends EventEmitter {
   duplicate(_options?: unknown, cb?: Callback<LegacyClient>): LegacyClient | undefined {
     if (typeof _options === 'function') cb = _options as Callback<LegacyClient>;
     if (cb) {
-      this.hooks.duplicate().then((c) => cb!(null, c), (err: Error) => cb!(err));
+      this.hooks.duplicate().then(
+        (c) => cb!(null, c),
+        (err: Error) => cb!(err),
+      );
       return undefined;
     }
     return LegacyClient.pending(this.hooks);
@@ -248,7 +255,8 @@ export class LegacyClient extends EventEmitter {
     ready.then(
       (c) => {
         real = c;
-        for (const event of proxy.eventNames()) for (const l of proxy.listeners(event)) c.on(event, l as (...a: unknown[]) => void);
+        for (const event of proxy.eventNames())
+          for (const l of proxy.listeners(event)) c.on(event, l as (...a: unknown[]) => void);
         for (const q of queue.splice(0)) q(c);
         proxy.emit('connect');
         proxy.emit('ready');
@@ -264,7 +272,20 @@ export class LegacyClient extends EventEmitter {
           return typeof v === 'function' ? v.bind(real) : v;
         }
         if (prop === 'connected' || prop === 'ready') return real?.connected ?? false;
-        if (typeof prop === 'string' && (COMMANDS.includes(prop) || ['send_command', 'select', 'subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'end', 'quit'].includes(prop))) {
+        if (
+          typeof prop === 'string' &&
+          (COMMANDS.includes(prop) ||
+            [
+              'send_command',
+              'select',
+              'subscribe',
+              'psubscribe',
+              'unsubscribe',
+              'punsubscribe',
+              'end',
+              'quit',
+            ].includes(prop))
+        ) {
           return (...args: unknown[]) => {
             if (real) return (real as unknown as Record<string, (...a: unknown[]) => unknown>)[prop]!(...args);
             queue.push((c) => (c as unknown as Record<string, (...a: unknown[]) => unknown>)[prop]!(...args));
@@ -310,7 +331,11 @@ export class LegacyMulti {
     for (const [name, args] of this.#queue) m.addCommand([name, ...args]);
     const run = this.pipelineOnly ? m.execAsPipeline() : m.exec();
     (run as Promise<unknown[]>).then(
-      (replies) => cb?.(null, replies.map((r, i) => shape(this.#queue[i]![0], r))),
+      (replies) =>
+        cb?.(
+          null,
+          replies.map((r, i) => shape(this.#queue[i]![0], r)),
+        ),
       (err: Error) => cb?.(err),
     );
     return true;

@@ -11,16 +11,49 @@ import { describe, isDictionary } from './options';
 
 /** node-redis 6 `createClient` options passed through unchanged. */
 const V6_KEYS = new Set([
-  'socket', 'username', 'password', 'credentialsProvider', 'name', 'database', 'modules', 'scripts', 'functions',
-  'RESP', 'commandsQueueMaxLength', 'disableOfflineQueue', 'readonly', 'pingInterval', 'commandOptions',
-  'clientSideCache', 'disableClientInfo', 'clientInfoTag', 'emitInvalidate', 'maintNotifications', 'typeMapping',
+  'socket',
+  'username',
+  'password',
+  'credentialsProvider',
+  'name',
+  'database',
+  'modules',
+  'scripts',
+  'functions',
+  'RESP',
+  'commandsQueueMaxLength',
+  'disableOfflineQueue',
+  'readonly',
+  'pingInterval',
+  'commandOptions',
+  'clientSideCache',
+  'disableClientInfo',
+  'clientInfoTag',
+  'emitInvalidate',
+  'maintNotifications',
+  'typeMapping',
 ]);
 
 /** Options of this pack, read elsewhere (not client options). */
 const OWN_KEYS = new Set(['legacyMode', 'cluster', 'sentinel', 'commandTimeout']);
 
 /** Keys Sails and its adapters put in a datastore config, meaningless to a Redis client (the URL carries them). */
-const SAILS_KEYS = new Set(['identity', 'adapter', 'url', 'host', 'port', 'path', 'schema', 'user', 'sessionKey', 'prefix', 'onRedisDisconnect', 'onRedisReconnect', 'adapterType', 'migrate']);
+const SAILS_KEYS = new Set([
+  'identity',
+  'adapter',
+  'url',
+  'host',
+  'port',
+  'path',
+  'schema',
+  'user',
+  'sessionKey',
+  'prefix',
+  'onRedisDisconnect',
+  'onRedisReconnect',
+  'adapterType',
+  'migrate',
+]);
 
 /** v3 options that have no effect on node-redis 6, and why (the README's table says the same). */
 const V3_IGNORED: Record<string, string> = {
@@ -41,26 +74,41 @@ function warnOnce(key: string, why: string): void {
 }
 
 /** The v3 `retry_strategy` signature. */
-export type V3RetryStrategy = (options: { attempt: number; total_retry_time: number; error: Error; times_connected: number }) => number | Error | null | undefined;
+export type V3RetryStrategy = (options: {
+  attempt: number;
+  total_retry_time: number;
+  error: Error;
+  times_connected: number;
+}) => number | Error | null | undefined;
 type ReconnectStrategy = (retries: number, cause: Error) => number | false | Error;
 
 function num(meta: Record<string, unknown>, key: string): number | undefined {
   const v = meta[key];
   if (v === undefined || v === null) return undefined;
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw invalidInput(`\`meta.${key}\` must be a non-negative number (got ${describe(v)}).`);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
+    throw invalidInput(`\`meta.${key}\` must be a non-negative number (got ${describe(v)}).`);
   return n;
 }
 
 /** A v6 `reconnectStrategy` from v3's `retry_strategy`, `max_attempts` and `retry_max_delay`. */
-export function v3ReconnectStrategy(retry: V3RetryStrategy | undefined, maxAttempts: number | undefined, maxDelay: number | undefined): ReconnectStrategy {
+export function v3ReconnectStrategy(
+  retry: V3RetryStrategy | undefined,
+  maxAttempts: number | undefined,
+  maxDelay: number | undefined,
+): ReconnectStrategy {
   let total = 0;
   let timesConnected = 1;
   return (retries, cause) => {
     if (retries === 0) total = 0;
     let delay: number | false | Error;
     if (retry) {
-      const answer = retry({ attempt: retries + 1, total_retry_time: total, error: cause, times_connected: timesConnected });
+      const answer = retry({
+        attempt: retries + 1,
+        total_retry_time: total,
+        error: cause,
+        times_connected: timesConnected,
+      });
       // v3 stopped retrying on anything that was not a number.
       delay = typeof answer === 'number' ? answer : answer instanceof Error ? answer : false;
     } else if (maxAttempts !== undefined && maxAttempts > 0 && retries + 1 >= maxAttempts) {
@@ -92,15 +140,31 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
       continue;
     } else if (key in V3_IGNORED) {
       warnOnce(key, V3_IGNORED[key]!);
-    } else if (!['auth_pass', 'db', 'connect_timeout', 'retry_strategy', 'max_attempts', 'retry_max_delay', 'enable_offline_queue', 'socket_nodelay', 'socket_keepalive', 'tls', 'socket_initial_delay'].includes(key)) {
+    } else if (
+      ![
+        'auth_pass',
+        'db',
+        'connect_timeout',
+        'retry_strategy',
+        'max_attempts',
+        'retry_max_delay',
+        'enable_offline_queue',
+        'socket_nodelay',
+        'socket_keepalive',
+        'tls',
+        'socket_initial_delay',
+      ].includes(key)
+    ) {
       warnOnce(key, 'not a node-redis option');
     }
   }
-  if (meta.socket !== undefined && !isDictionary(meta.socket)) throw invalidInput(`\`meta.socket\` must be a dictionary (got ${describe(meta.socket)}).`);
+  if (meta.socket !== undefined && !isDictionary(meta.socket))
+    throw invalidInput(`\`meta.socket\` must be a dictionary (got ${describe(meta.socket)}).`);
 
   // v3 → v6
   if (meta.auth_pass !== undefined && out.password === undefined) out.password = meta.auth_pass;
-  if (out.password !== undefined && typeof out.password !== 'string') throw invalidInput('`meta.password` must be a string.');
+  if (out.password !== undefined && typeof out.password !== 'string')
+    throw invalidInput('`meta.password` must be a string.');
   const db = num(meta, 'db');
   if (db !== undefined && out.database === undefined) {
     if (!Number.isInteger(db)) throw invalidInput(`\`meta.db\` must be a whole number (got ${db}).`);
@@ -108,23 +172,37 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
   }
   const connectTimeout = num(meta, 'connect_timeout');
   if (connectTimeout !== undefined && socket.connectTimeout === undefined) socket.connectTimeout = connectTimeout;
-  if (meta.retry_strategy !== undefined && typeof meta.retry_strategy !== 'function') throw invalidInput('`meta.retry_strategy` must be a function.');
+  if (meta.retry_strategy !== undefined && typeof meta.retry_strategy !== 'function')
+    throw invalidInput('`meta.retry_strategy` must be a function.');
   const maxAttempts = num(meta, 'max_attempts');
   const maxDelay = num(meta, 'retry_max_delay');
-  if (socket.reconnectStrategy === undefined && (meta.retry_strategy !== undefined || maxAttempts !== undefined || maxDelay !== undefined)) {
-    socket.reconnectStrategy = v3ReconnectStrategy(meta.retry_strategy as V3RetryStrategy | undefined, maxAttempts, maxDelay);
+  if (
+    socket.reconnectStrategy === undefined &&
+    (meta.retry_strategy !== undefined || maxAttempts !== undefined || maxDelay !== undefined)
+  ) {
+    socket.reconnectStrategy = v3ReconnectStrategy(
+      meta.retry_strategy as V3RetryStrategy | undefined,
+      maxAttempts,
+      maxDelay,
+    );
   }
-  if (meta.enable_offline_queue !== undefined && out.disableOfflineQueue === undefined) out.disableOfflineQueue = !meta.enable_offline_queue;
+  if (meta.enable_offline_queue !== undefined && out.disableOfflineQueue === undefined)
+    out.disableOfflineQueue = !meta.enable_offline_queue;
   if (meta.socket_nodelay !== undefined && socket.noDelay === undefined) socket.noDelay = Boolean(meta.socket_nodelay);
-  if (meta.socket_keepalive !== undefined && socket.keepAlive === undefined) socket.keepAlive = Boolean(meta.socket_keepalive);
+  if (meta.socket_keepalive !== undefined && socket.keepAlive === undefined)
+    socket.keepAlive = Boolean(meta.socket_keepalive);
   const initialDelay = num(meta, 'socket_initial_delay');
-  if (initialDelay !== undefined && socket.keepAliveInitialDelay === undefined) socket.keepAliveInitialDelay = initialDelay;
+  if (initialDelay !== undefined && socket.keepAliveInitialDelay === undefined)
+    socket.keepAliveInitialDelay = initialDelay;
   if (meta.tls !== undefined && meta.tls !== false && meta.tls !== null) {
-    if (meta.tls !== true && !isDictionary(meta.tls)) throw invalidInput('`meta.tls` must be true or a dictionary of TLS options.');
+    if (meta.tls !== true && !isDictionary(meta.tls))
+      throw invalidInput('`meta.tls` must be true or a dictionary of TLS options.');
     Object.assign(socket, meta.tls === true ? {} : meta.tls, { tls: true });
   }
   if (meta.commandTimeout !== undefined && (typeof meta.commandTimeout !== 'number' || !(meta.commandTimeout > 0))) {
-    throw invalidInput(`\`meta.commandTimeout\` must be a positive number of milliseconds (got ${describe(meta.commandTimeout)}).`);
+    throw invalidInput(
+      `\`meta.commandTimeout\` must be a positive number of milliseconds (got ${describe(meta.commandTimeout)}).`,
+    );
   }
   if (meta.name !== undefined && typeof meta.name !== 'string') throw invalidInput('`meta.name` must be a string.');
   out.socket = socket;

@@ -65,8 +65,10 @@ export function registerSecretsOf(connectionString: string, options: Record<stri
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
-  if (typeof value === 'object') return isDictionary(value) ? 'a dictionary' : `an instance of ${value.constructor?.name ?? 'an unknown class'}`;
+  if (typeof value === 'string')
+    return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'object')
+    return isDictionary(value) ? 'a dictionary' : `an instance of ${value.constructor?.name ?? 'an unknown class'}`;
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'bigint') return 'a BigInt';
   if (typeof value === 'number') return String(value);
@@ -74,7 +76,11 @@ export function describe(value: unknown): string {
 }
 
 /** The client options for one connection: the caller's options, the URL, and our defaults underneath. */
-export function buildClientOptions(connectionString: string, options: Record<string, unknown>, legacy = false): RedisClientOptions {
+export function buildClientOptions(
+  connectionString: string,
+  options: Record<string, unknown>,
+  legacy = false,
+): RedisClientOptions {
   const socket = { ...((options.socket as Record<string, unknown> | undefined) ?? {}) };
   return {
     // Commands fail at once while the connection is down instead of queueing without a bound: a cache or

@@ -48,7 +48,12 @@ export type PromisePack<M extends Record<string, AnyMachine>> = {
 };
 
 interface MachineRunner {
-  pack(options: { name: string; version?: string; description?: string; defs: Record<string, Record<string, unknown>> }): Record<string, unknown>;
+  pack(options: {
+    name: string;
+    version?: string;
+    description?: string;
+    defs: Record<string, Record<string, unknown>>;
+  }): Record<string, unknown>;
 }
 
 interface ParleyDeferred {
@@ -63,7 +68,9 @@ interface ParleyDeferred {
  * Exception, or the output), a fraction of the cost. Installed on the Deferreds of this pack only.
  */
 function nativeToPromise(this: ParleyDeferred): Promise<unknown> {
-  return (this._promise ??= new Promise((resolve, reject) => this.exec((err, out) => (err ? reject(err) : resolve(out)))));
+  return (this._promise ??= new Promise((resolve, reject) =>
+    this.exec((err, out) => (err ? reject(err) : resolve(out))),
+  ));
 }
 
 type Callable = ((argins: unknown, cb?: unknown) => unknown) & Record<string, unknown>;

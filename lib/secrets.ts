@@ -15,7 +15,9 @@ export function registerSecret(secret: unknown): void {
   if (typeof secret !== 'string' || secret.length < 4 || known.has(secret)) return;
   known.add(secret);
   // Longest first, so a secret that contains another is masked whole.
-  const alternatives = [...known].sort((a, b) => b.length - a.length).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const alternatives = [...known]
+    .sort((a, b) => b.length - a.length)
+    .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   knownPattern = new RegExp(alternatives.join('|'), 'g');
 }
 

@@ -10,7 +10,7 @@ export type Connection = RedisClient;
 export const connectionInput = required<Connection>({
   friendlyName: 'Connection',
   description: 'A live Redis connection, as returned by getConnection().',
-  extendedDescription: 'It must come from this pack\'s getConnection() and not have been released.',
+  extendedDescription: "It must come from this pack's getConnection() and not have been released.",
   example: '===',
 });
 
@@ -52,18 +52,19 @@ export const failedExit = (description: string) =>
 
 export const databaseInput = required<string>({
   friendlyName: 'Database',
-  description: 'The database the collection belongs to (any non-empty string; it names a namespace, not a Redis DB number).',
+  description:
+    'The database the collection belongs to (any non-empty string; it names a namespace, not a Redis DB number).',
   example: 'region-nl',
 });
 
 export const collectionInput = required<string>({
   friendlyName: 'Collection',
-  description: 'The collection\'s name (any non-empty string).',
+  description: "The collection's name (any non-empty string).",
   example: 'artists',
 });
 
 export const itemKeyInput = required<string>({
   friendlyName: 'Key',
-  description: 'The item\'s key within its collection (any non-empty string).',
+  description: "The item's key within its collection (any non-empty string).",
   example: 'coldplay',
 });

@@ -22,12 +22,18 @@ export function toKey(key: unknown, inputName = 'key'): string {
 export function encodeValue(value: unknown, key: string): string {
   const kind = typeof value;
   if (value === undefined || kind === 'function' || kind === 'symbol') {
-    throw invalidInput(`Cannot cache ${kind === 'undefined' ? '`undefined`' : `a ${kind}`} under key "${key}": the value must be JSON-serializable.`);
+    throw invalidInput(
+      `Cannot cache ${kind === 'undefined' ? '`undefined`' : `a ${kind}`} under key "${key}": the value must be JSON-serializable.`,
+    );
   }
   try {
     return JSON.stringify(value);
   } catch (err) {
-    const why = /circular/i.test((err as Error).message) ? 'it contains a circular reference' : /BigInt/i.test((err as Error).message) ? 'it contains a BigInt' : (err as Error).message;
+    const why = /circular/i.test((err as Error).message)
+      ? 'it contains a circular reference'
+      : /BigInt/i.test((err as Error).message)
+        ? 'it contains a BigInt'
+        : (err as Error).message;
     throw invalidInput(`Cannot cache the value under key "${key}": ${why}.`);
   }
 }
@@ -37,7 +43,10 @@ export function decodeValue(text: string, key: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw coded(ErrorCodes.BAD_STORED_VALUE, `The value stored under key "${key}" is not JSON (it was not written by cacheValue), so it cannot be decoded.`);
+    throw coded(
+      ErrorCodes.BAD_STORED_VALUE,
+      `The value stored under key "${key}" is not JSON (it was not written by cacheValue), so it cannot be decoded.`,
+    );
   }
 }
 

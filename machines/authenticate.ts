@@ -1,4 +1,11 @@
-import { badConnectionReport, bounded, connectionKind, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import {
+  badConnectionReport,
+  bounded,
+  connectionKind,
+  connectionProblem,
+  isConnectionError,
+  liveConnection,
+} from '../lib/connection';
 import { defineMachine, exit, optional, required } from '../lib/define';
 import { coded, invalidInput } from '../lib/errors';
 import { badConnectionExit, connectionInput, failedExit, metaInput } from '../lib/shared';
@@ -12,8 +19,16 @@ export default defineMachine('authenticate', {
   sideEffects: 'idempotent',
   inputs: {
     connection: connectionInput,
-    password: required<string>({ friendlyName: 'Password', description: 'The password to authenticate with.', example: 'mysupercomplexpass' }),
-    username: optional<string>({ friendlyName: 'Username', description: 'The ACL user (Redis 6+); without it, the default user.', example: 'app' }),
+    password: required<string>({
+      friendlyName: 'Password',
+      description: 'The password to authenticate with.',
+      example: 'mysupercomplexpass',
+    }),
+    username: optional<string>({
+      friendlyName: 'Username',
+      description: 'The ACL user (Redis 6+); without it, the default user.',
+      example: 'app',
+    }),
     meta: metaInput,
   },
   exits: {
@@ -23,19 +38,34 @@ export default defineMachine('authenticate', {
       outputDescription: 'Nothing of interest.',
       outputExample: { meta: '===' },
     }),
-    failed: failedExit('The server refused the credentials (wrong password, unknown or disabled user, or no password configured).'),
+    failed: failedExit(
+      'The server refused the credentials (wrong password, unknown or disabled user, or no password configured).',
+    ),
     badConnection: badConnectionExit,
   },
   fn: async (inputs, exits) => {
     const client = liveConnection(inputs.connection);
     if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
     if (connectionKind(inputs.connection) !== 'single') {
-      return exits.failed({ error: coded('E_UNSUPPORTED', 'authenticate works on single-server connections; for a Cluster or Sentinel group give the credentials in the connection string or meta.') });
+      return exits.failed({
+        error: coded(
+          'E_UNSUPPORTED',
+          'authenticate works on single-server connections; for a Cluster or Sentinel group give the credentials in the connection string or meta.',
+        ),
+      });
     }
     if (typeof inputs.password !== 'string') throw invalidInput('`password` must be a string.');
-    if (inputs.username !== undefined && typeof inputs.username !== 'string') throw invalidInput('`username` must be a string.');
+    if (inputs.username !== undefined && typeof inputs.username !== 'string')
+      throw invalidInput('`username` must be a string.');
     try {
-      await bounded(client, client.auth(inputs.username === undefined ? { password: inputs.password } : { username: inputs.username, password: inputs.password }));
+      await bounded(
+        client,
+        client.auth(
+          inputs.username === undefined
+            ? { password: inputs.password }
+            : { username: inputs.username, password: inputs.password },
+        ),
+      );
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       const message = (err as Error).message;

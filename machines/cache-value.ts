@@ -20,12 +20,14 @@ export default defineMachine('cache-value', {
     value: requiredAllowingEmpty<unknown>({
       friendlyName: 'Value',
       description: 'The value: anything JSON can carry (string, number, boolean, null, array, dictionary).',
-      extendedDescription: '`undefined`, functions, BigInts and circular structures are refused with an error naming the key.',
+      extendedDescription:
+        '`undefined`, functions, BigInts and circular structures are refused with an error naming the key.',
       example: '*',
     }),
     ttl: optional<number>({
       friendlyName: 'Time-to-live (TTL)',
-      description: 'Seconds until the value is deleted (a positive whole number). Without it, the value stays until deleted.',
+      description:
+        'Seconds until the value is deleted (a positive whole number). Without it, the value stays until deleted.',
       example: 86400,
     }),
     meta: metaInput,

@@ -5,10 +5,14 @@ import { describe } from '../lib/options';
 export default defineMachine('create-connection-url', {
   friendlyName: 'Create connection URL',
   description: 'Build a Redis connection URL from a host, port, credentials and database number.',
-  extendedDescription: 'User and password are URL-encoded, so any character is safe in them. With `tls`, the URL is rediss://.',
+  extendedDescription:
+    'User and password are URL-encoded, so any character is safe in them. With `tls`, the URL is rediss://.',
   sync: true,
   inputs: {
-    host: defaulted<string>('127.0.0.1', { description: 'The host name or IP address of the Redis server.', example: '127.0.0.1' }),
+    host: defaulted<string>('127.0.0.1', {
+      description: 'The host name or IP address of the Redis server.',
+      example: '127.0.0.1',
+    }),
     port: defaulted<number | string>(6379, { description: 'The port the Redis server listens on.', example: 6379 }),
     pass: optional<string>({ description: 'The password, if the server needs one.', example: 'iheartredis' }),
     username: optional<string>({ description: 'The ACL user name (Redis 6+), if any.', example: 'app' }),
@@ -25,9 +29,11 @@ export default defineMachine('create-connection-url', {
   },
   fn: (inputs, exits) => {
     const host = inputs.host === undefined || inputs.host === null ? '127.0.0.1' : inputs.host;
-    if (typeof host !== 'string' || host === '' || /[\s/@?#]/.test(host)) throw invalidInput(`\`host\` must be a host name or IP address (got ${describe(host)}).`);
+    if (typeof host !== 'string' || host === '' || /[\s/@?#]/.test(host))
+      throw invalidInput(`\`host\` must be a host name or IP address (got ${describe(host)}).`);
     const port = Number(inputs.port ?? 6379);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalidInput(`\`port\` must be a whole number from 1 to 65535 (got ${describe(inputs.port)}).`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw invalidInput(`\`port\` must be a whole number from 1 to 65535 (got ${describe(inputs.port)}).`);
     let auth = '';
     if (inputs.pass !== undefined && inputs.pass !== null && inputs.pass !== '') {
       if (typeof inputs.pass !== 'string') throw invalidInput('`pass` must be a string.');
@@ -38,7 +44,8 @@ export default defineMachine('create-connection-url', {
     let path = '';
     if (inputs.db !== undefined && inputs.db !== null && inputs.db !== '') {
       const db = Number(inputs.db);
-      if (!Number.isInteger(db) || db < 0) throw invalidInput(`\`db\` must be a whole number, 0 or more (got ${describe(inputs.db)}).`);
+      if (!Number.isInteger(db) || db < 0)
+        throw invalidInput(`\`db\` must be a whole number, 0 or more (got ${describe(inputs.db)}).`);
       path = `/${db}`;
     }
     const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;

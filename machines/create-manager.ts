@@ -15,22 +15,28 @@ export default defineMachine('create-manager', {
   inputs: {
     connectionString: required<string>({
       description: 'Where the server is, with credentials if it needs them.',
-      extendedDescription: 'redis://[user[:password]@]host[:port][/db], rediss://… for TLS, or unix:///path/to/redis.sock.',
+      extendedDescription:
+        'redis://[user[:password]@]host[:port][/db], rediss://… for TLS, or unix:///path/to/redis.sock.',
       example: 'redis://:secret@127.0.0.1:6379/12',
     }),
     onUnexpectedFailure: optional<FailureHandler>({
-      description: 'Called with an Error whenever one of this manager\'s connections reports a failure after it was made.',
+      description:
+        "Called with an Error whenever one of this manager's connections reports a failure after it was made.",
       extendedDescription:
-        'The Error has `failureType` (\'error\' or \'end\'), `connection` and `originalError`. Connections reconnect by ' +
-        'themselves; `err.connection.once(\'ready\', …)` fires when the server is back. Without it, failures are silent.',
+        "The Error has `failureType` ('error' or 'end'), `connection` and `originalError`. Connections reconnect by " +
+        "themselves; `err.connection.once('ready', …)` fires when the server is back. Without it, failures are silent.",
       example: '->',
     }),
-    meta: defaulted<Record<string, unknown>>({}, {
-      friendlyName: 'Meta (custom)',
-      description: 'node-redis 6 client options (a dictionary), e.g. `{ socket: { tls: true } }`, `{ password }`.',
-      extendedDescription: 'Values in the connection string win over these. Keys node-redis does not know are ignored with one warning.',
-      example: '===',
-    }),
+    meta: defaulted<Record<string, unknown>>(
+      {},
+      {
+        friendlyName: 'Meta (custom)',
+        description: 'node-redis 6 client options (a dictionary), e.g. `{ socket: { tls: true } }`, `{ password }`.',
+        extendedDescription:
+          'Values in the connection string win over these. Keys node-redis does not know are ignored with one warning.',
+        example: '===',
+      },
+    ),
   },
   exits: {
     success: exit<{ manager: Manager; meta?: unknown }>({

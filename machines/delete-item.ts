@@ -4,12 +4,20 @@ import { collectionKeys, encodeItemKey } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
 import { defineMachine, exit } from '../lib/define';
-import { badConnectionExit, collectionInput, connectionInput, databaseInput, failedExit, itemKeyInput } from '../lib/shared';
+import {
+  badConnectionExit,
+  collectionInput,
+  connectionInput,
+  databaseInput,
+  failedExit,
+  itemKeyInput,
+} from '../lib/shared';
 
 export default defineMachine('delete-item', {
   friendlyName: 'Delete item',
   description: 'Delete an item from a replicated collection; subscribers get `delete` with their last copy.',
-  extendedDescription: 'Deleting an item that does not exist (or already expired) succeeds with `deleted: false` and notifies nobody.',
+  extendedDescription:
+    'Deleting an item that does not exist (or already expired) succeeds with `deleted: false` and notifies nobody.',
   sideEffects: 'idempotent',
   inputs: {
     connection: connectionInput,
@@ -33,9 +41,21 @@ export default defineMachine('delete-item', {
     const keys = collectionKeys(inputs.database, inputs.collection);
     const encodedKey = encodeItemKey(inputs.key);
     try {
-      const seq = await bounded(client, run(client, scripts.delete, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
-        keys.channel, randomBytes(8).toString('hex'), encodedKey, String(LOG_LENGTH), publishCommand(connectionKind(inputs.connection) === 'cluster'),
-      ]));
+      const seq = await bounded(
+        client,
+        run(
+          client,
+          scripts.delete,
+          [keys.item(encodedKey), keys.meta, keys.log, keys.index],
+          [
+            keys.channel,
+            randomBytes(8).toString('hex'),
+            encodedKey,
+            String(LOG_LENGTH),
+            publishCommand(connectionKind(inputs.connection) === 'cluster'),
+          ],
+        ),
+      );
       return exits.success({ deleted: Number(seq) > 0 });
     } catch (err) {
       const f = writeFailure(err, `delete item "${inputs.key}"`, client);

@@ -11,7 +11,8 @@ const BATCH = 1000;
 export default defineMachine('destroy-cached-values', {
   friendlyName: 'Destroy cached values',
   description: 'Delete the values stored under the given keys.',
-  extendedDescription: 'Duplicate keys are ignored; keys that do not exist are fine. An empty array succeeds and deletes nothing. Any number of keys is accepted (sent in batches).',
+  extendedDescription:
+    'Duplicate keys are ignored; keys that do not exist are fine. An empty array succeeds and deletes nothing. Any number of keys is accepted (sent in batches).',
   sideEffects: 'idempotent',
   inputs: {
     connection: connectionInput,
@@ -41,7 +42,8 @@ export default defineMachine('destroy-cached-values', {
   fn: async (inputs, exits) => {
     const client = liveConnection(inputs.connection);
     if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
-    if (!Array.isArray(inputs.keys)) throw invalidInput(`\`keys\` must be an array of keys (got ${describe(inputs.keys)}).`);
+    if (!Array.isArray(inputs.keys))
+      throw invalidInput(`\`keys\` must be an array of keys (got ${describe(inputs.keys)}).`);
     const keys = new Set<string>();
     for (let i = 0; i < inputs.keys.length; i++) {
       try {
@@ -58,7 +60,11 @@ export default defineMachine('destroy-cached-values', {
       await Promise.all(batches);
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
-      return exits.failed({ error: coded('E_REDIS_DEL_FAILED', `Redis refused to delete the keys: ${(err as Error).message}`, { originalError: err }) });
+      return exits.failed({
+        error: coded('E_REDIS_DEL_FAILED', `Redis refused to delete the keys: ${(err as Error).message}`, {
+          originalError: err,
+        }),
+      });
     }
     return exits.success();
   },

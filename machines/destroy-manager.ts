@@ -6,7 +6,8 @@ import { failedExit, metaInput } from '../lib/shared';
 export default defineMachine('destroy-manager', {
   friendlyName: 'Destroy manager',
   description: 'Destroy a manager and close every connection it handed out.',
-  extendedDescription: 'Destroying a manager twice succeeds and does nothing. No connection can be made from it afterwards.',
+  extendedDescription:
+    'Destroying a manager twice succeeds and does nothing. No connection can be made from it afterwards.',
   sideEffects: 'idempotent',
   inputs: {
     manager: required<Manager>({

@@ -6,7 +6,8 @@ import { decodeValue, toKey } from '../lib/values';
 export default defineMachine('get-cached-value', {
   friendlyName: 'Get cached value',
   description: 'Read the value stored under a key.',
-  extendedDescription: 'Exits `notFound` when the key does not exist or has expired. A value that is not JSON (written by another program) is an error naming the key.',
+  extendedDescription:
+    'Exits `notFound` when the key does not exist or has expired. A value that is not JSON (written by another program) is an error naming the key.',
   sideEffects: 'cacheable',
   inputs: {
     connection: connectionInput,

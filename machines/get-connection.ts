@@ -23,7 +23,8 @@ export default defineMachine('get-connection', {
     }),
     meta: optional<Record<string, unknown>>({
       friendlyName: 'Meta (custom)',
-      description: 'Options for this connection: `{ legacyMode: true }` returns a node-redis v3-style client (callbacks, lowercase commands).',
+      description:
+        'Options for this connection: `{ legacyMode: true }` returns a node-redis v3-style client (callbacks, lowercase commands).',
       example: '===',
     }),
   },
@@ -37,7 +38,7 @@ export default defineMachine('get-connection', {
     }),
     failed: failedExit(
       'Could not connect: refused, wrong or missing password, no answer in time, or the manager is destroyed. ' +
-        'The error\'s `code` says which (ECONNREFUSED, ERR_BAD_PASSWORD, ERR_NO_PASSWORD, E_REDIS_CONNECTION_TIMED_OUT…).',
+        "The error's `code` says which (ECONNREFUSED, ERR_BAD_PASSWORD, ERR_NO_PASSWORD, E_REDIS_CONNECTION_TIMED_OUT…).",
     ),
   },
   fn: async (inputs, exits) => {
@@ -45,11 +46,18 @@ export default defineMachine('get-connection', {
       return exits.failed({ error: coded('E_BAD_MANAGER', 'The `manager` must be a manager from createManager().') });
     }
     if (inputs.manager.destroyed) {
-      return exits.failed({ error: coded('E_MANAGER_DESTROYED', 'This manager was destroyed; create a new one with createManager().') });
+      return exits.failed({
+        error: coded('E_MANAGER_DESTROYED', 'This manager was destroyed; create a new one with createManager().'),
+      });
     }
     const timeout = inputs.timeout;
     if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
-      return exits.failed({ error: coded('E_INVALID_INPUT', `\`timeout\` must be a positive number of milliseconds (got ${String(timeout)}).`) });
+      return exits.failed({
+        error: coded(
+          'E_INVALID_INPUT',
+          `\`timeout\` must be a positive number of milliseconds (got ${String(timeout)}).`,
+        ),
+      });
     }
     // `legacyMode` (in this call's meta or the manager's) gives a node-redis v3-style client (see lib/legacy.ts).
     const legacy = inputs.meta?.legacyMode === true || inputs.manager.meta?.legacyMode === true;

@@ -5,7 +5,8 @@ import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
 export default defineMachine('release-connection', {
   friendlyName: 'Release connection',
   description: 'Close a connection and forget it.',
-  extendedDescription: 'Commands still waiting on it are rejected. Releasing a connection twice exits `badConnection` the second time and does nothing.',
+  extendedDescription:
+    'Commands still waiting on it are rejected. Releasing a connection twice exits `badConnection` the second time and does nothing.',
   sideEffects: 'idempotent',
   inputs: { connection: connectionInput, meta: metaInput },
   exits: {

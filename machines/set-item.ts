@@ -4,13 +4,20 @@ import { collectionKeys, encodeItem, encodeItemKey, ttlMs } from '../lib/collect
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
 import { defineMachine, exit, optional, required } from '../lib/define';
-import { badConnectionExit, collectionInput, connectionInput, databaseInput, failedExit, itemKeyInput } from '../lib/shared';
+import {
+  badConnectionExit,
+  collectionInput,
+  connectionInput,
+  databaseInput,
+  failedExit,
+  itemKeyInput,
+} from '../lib/shared';
 
 export default defineMachine('set-item', {
   friendlyName: 'Set item',
   description: 'Write an item (a plain object) into a replicated collection and notify its subscribers.',
   extendedDescription:
-    'One atomic script writes the item hash, its TTL, the collection\'s sequence number and change log, and publishes ' +
+    "One atomic script writes the item hash, its TTL, the collection's sequence number and change log, and publishes " +
     'the notification: either all of it happens or none. Writing the same contents again only refreshes the TTL: ' +
     'subscribers get no `set` event for it.',
   inputs: {
@@ -20,8 +27,10 @@ export default defineMachine('set-item', {
     key: itemKeyInput,
     data: required<Record<string, unknown>>({
       friendlyName: 'Data',
-      description: 'The item: a plain object whose field values are JSON (strings, numbers, booleans, null, arrays, objects).',
-      extendedDescription: 'Strings, numbers, arrays, null, Dates and class instances are refused, and nothing is written.',
+      description:
+        'The item: a plain object whose field values are JSON (strings, numbers, booleans, null, arrays, objects).',
+      extendedDescription:
+        'Strings, numbers, arrays, null, Dates and class instances are refused, and nothing is written.',
       example: { genre: 'Alternative' },
     }),
     ttl: optional<number>({
@@ -34,10 +43,12 @@ export default defineMachine('set-item', {
     success: exit<{ seq: number }>({
       description: 'The item was written and its subscribers notified.',
       outputFriendlyName: 'Report',
-      outputDescription: 'The `seq` property is the collection\'s sequence number of this write.',
+      outputDescription: "The `seq` property is the collection's sequence number of this write.",
       outputExample: { seq: 42 },
     }),
-    failed: failedExit('Redis refused the write (out of memory, no permission, read-only replica…); nothing was written.'),
+    failed: failedExit(
+      'Redis refused the write (out of memory, no permission, read-only replica…); nothing was written.',
+    ),
     badConnection: badConnectionExit,
   },
   fn: async (inputs, exits) => {
@@ -48,9 +59,24 @@ export default defineMachine('set-item', {
     const { fields, payload } = encodeItem(inputs.data, inputs.key);
     const ms = ttlMs(inputs.ttl, inputs.key);
     try {
-      const seq = await bounded(client, run(client, scripts.set, [keys.item(encodedKey), keys.meta, keys.log, keys.index], [
-        keys.channel, randomBytes(8).toString('hex'), encodedKey, String(ms), payload, String(LOG_LENGTH), publishCommand(connectionKind(inputs.connection) === 'cluster'), ...fields,
-      ]));
+      const seq = await bounded(
+        client,
+        run(
+          client,
+          scripts.set,
+          [keys.item(encodedKey), keys.meta, keys.log, keys.index],
+          [
+            keys.channel,
+            randomBytes(8).toString('hex'),
+            encodedKey,
+            String(ms),
+            payload,
+            String(LOG_LENGTH),
+            publishCommand(connectionKind(inputs.connection) === 'cluster'),
+            ...fields,
+          ],
+        ),
+      );
       return exits.success({ seq: Number(seq) });
     } catch (err) {
       const f = writeFailure(err, `set item "${inputs.key}"`, client);

@@ -1,14 +1,28 @@
-import { badConnectionReport, connectionKind, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
+import {
+  badConnectionReport,
+  connectionKind,
+  connectionProblem,
+  isConnectionError,
+  liveConnection,
+} from '../lib/connection';
 import { collectionKeys } from '../lib/collections/codec';
 import { Replica, type ChangeHandler, type TroubleHandler } from '../lib/collections/replica';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
 import { invalidInput } from '../lib/errors';
 import { redact } from '../lib/secrets';
-import { badConnectionExit, collectionInput, connectionInput, databaseInput, failedExit, type Connection } from '../lib/shared';
+import {
+  badConnectionExit,
+  collectionInput,
+  connectionInput,
+  databaseInput,
+  failedExit,
+  type Connection,
+} from '../lib/shared';
 
 export default defineMachine('subscribe-collection', {
   friendlyName: 'Subscribe to collection',
-  description: 'Follow a replicated collection: load a copy of it, then keep the copy equal to Redis and report every change.',
+  description:
+    'Follow a replicated collection: load a copy of it, then keep the copy equal to Redis and report every change.',
   extendedDescription:
     'Succeeds once the copy is loaded; `onChange` has then been called with `set` for every item present. Afterwards it ' +
     'reports `set`, `delete` and `expire` as they happen, catching up by itself after a lost notification, a reconnect ' +
@@ -17,14 +31,16 @@ export default defineMachine('subscribe-collection', {
     connection: connectionInput,
     subscriber: required<Connection>({
       friendlyName: 'Subscriber connection',
-      description: 'A connection from getConnection() used only for pub/sub; one can serve any number of subscriptions.',
+      description:
+        'A connection from getConnection() used only for pub/sub; one can serve any number of subscriptions.',
       example: '===',
     }),
     database: databaseInput,
     collection: collectionInput,
     onChange: required<ChangeHandler>({
       friendlyName: 'On change',
-      description: 'Called as (type, key, data) for every change: type `set`, `delete` or `expire`; data the contents (or last copy).',
+      description:
+        'Called as (type, key, data) for every change: type `set`, `delete` or `expire`; data the contents (or last copy).',
       example: '->',
     }),
     onTrouble: optional<TroubleHandler>({
@@ -52,17 +68,25 @@ export default defineMachine('subscribe-collection', {
     const command = liveConnection(inputs.connection);
     if (!command) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
     const subscriber = liveConnection(inputs.subscriber);
-    if (!subscriber) return exits.badConnection(badConnectionReport(`subscriber: ${connectionProblem(inputs.subscriber)}`));
+    if (!subscriber)
+      return exits.badConnection(badConnectionReport(`subscriber: ${connectionProblem(inputs.subscriber)}`));
     if (typeof inputs.onChange !== 'function') throw invalidInput('`onChange` must be a function.');
-    if (inputs.onTrouble !== undefined && typeof inputs.onTrouble !== 'function') throw invalidInput('If provided, `onTrouble` must be a function.');
-    if (typeof inputs.syncInterval !== 'number' || !(inputs.syncInterval >= 10)) throw invalidInput('`syncInterval` must be a number of milliseconds, 10 or more.');
+    if (inputs.onTrouble !== undefined && typeof inputs.onTrouble !== 'function')
+      throw invalidInput('If provided, `onTrouble` must be a function.');
+    if (typeof inputs.syncInterval !== 'number' || !(inputs.syncInterval >= 10))
+      throw invalidInput('`syncInterval` must be a number of milliseconds, 10 or more.');
     const keys = collectionKeys(inputs.database, inputs.collection);
-    const replica = new Replica(keys, command, subscriber, inputs.onChange, inputs.onTrouble ?? (() => undefined), { syncInterval: inputs.syncInterval, sharded: connectionKind(inputs.subscriber) === 'cluster' });
+    const replica = new Replica(keys, command, subscriber, inputs.onChange, inputs.onTrouble ?? (() => undefined), {
+      syncInterval: inputs.syncInterval,
+      sharded: connectionKind(inputs.subscriber) === 'cluster',
+    });
     try {
       await replica.start();
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, command));
-      return exits.failed({ error: new Error(`Could not load collection "${inputs.collection}": ${redact((err as Error).message)}`) });
+      return exits.failed({
+        error: new Error(`Could not load collection "${inputs.collection}": ${redact((err as Error).message)}`),
+      });
     }
     return exits.success({ subscription: replica });
   },

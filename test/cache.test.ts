@@ -59,7 +59,15 @@ for (const face of faces) {
         ['undefined', undefined, /undefined.*"bad:/],
         ['a function', () => 1, /function.*"bad:/],
         ['a BigInt', { n: 10n }, /BigInt/],
-        ['a circular value', (() => { const o: Record<string, unknown> = {}; o.self = o; return o; })(), /circular/],
+        [
+          'a circular value',
+          (() => {
+            const o: Record<string, unknown> = {};
+            o.self = o;
+            return o;
+          })(),
+          /circular/,
+        ],
       ];
       for (const [name, value, message] of refused) {
         it(`refuses ${name} with an error naming the key, writing nothing`, async () => {
@@ -86,7 +94,9 @@ for (const face of faces) {
         });
       }
       it('exits badConnection for something that is not a connection', async () => {
-        const r = await outcome(face.call('cacheValue', { connection: { end() {}, removeAllListeners() {} }, key: 'k', value: 1 }));
+        const r = await outcome(
+          face.call('cacheValue', { connection: { end() {}, removeAllListeners() {} }, key: 'k', value: 1 }),
+        );
         assert.equal(r.exit, 'badConnection');
         assert.match((r.raw as { error: Error }).error.message, /not a connection made by getConnection/);
       });
@@ -96,7 +106,7 @@ for (const face of faces) {
         assert.equal(r.error!.name, 'UsageError');
         assert.equal(r.error!.code, 'E_INVALID_ARGINS');
       });
-      it('exits error with Redis\'s reason when the key holds another type', async () => {
+      it("exits error with Redis's reason when the key holds another type", async () => {
         await connection.del('wrongtype');
         await connection.lPush('wrongtype', 'x');
         const r = await outcome(face.call('getCachedValue', { connection, key: 'wrongtype' }));
@@ -107,7 +117,10 @@ for (const face of faces) {
 
     describe('getCachedValue', () => {
       it('exits notFound for a key never set', async () => {
-        assert.equal((await outcome(face.call('getCachedValue', { connection, key: `missing:${face.name}` }))).exit, 'notFound');
+        assert.equal(
+          (await outcome(face.call('getCachedValue', { connection, key: `missing:${face.name}` }))).exit,
+          'notFound',
+        );
       });
       it('exits notFound once the TTL has run out', async () => {
         const key = `expiring:${face.name}`;
@@ -137,7 +150,10 @@ for (const face of faces) {
       it('deletes the keys, ignoring duplicates and missing ones', async () => {
         await face.call('cacheValue', { connection, key: 'd1', value: 1 });
         await face.call('cacheValue', { connection, key: 'd2', value: 2 });
-        assert.equal((await outcome(face.call('destroyCachedValues', { connection, keys: ['d1', 'd2', 'd1', 'never'] }))).exit, 'success');
+        assert.equal(
+          (await outcome(face.call('destroyCachedValues', { connection, keys: ['d1', 'd2', 'd1', 'never'] }))).exit,
+          'success',
+        );
         assert.equal(await connection.exists(['d1', 'd2']), 0);
       });
       it('succeeds and does nothing for an empty array', async () => {
@@ -166,7 +182,10 @@ for (const face of faces) {
       }
       it('exits badConnection for a connection that is not ours', async () => {
         const foreign = createClient({ url });
-        assert.equal((await outcome(face.call('destroyCachedValues', { connection: foreign, keys: ['a'] }))).exit, 'badConnection');
+        assert.equal(
+          (await outcome(face.call('destroyCachedValues', { connection: foreign, keys: ['a'] }))).exit,
+          'badConnection',
+        );
       });
     });
   });

@@ -15,7 +15,11 @@ describe('Redis Cluster', function () {
   const clients: MemisClient[] = [];
   before(async () => {
     c = await cluster();
-    ({ manager } = await Pack.promises.createManager({ connectionString: c.seedUrl, meta: { cluster: true, commandTimeout: 2000 }, onUnexpectedFailure: () => undefined }));
+    ({ manager } = await Pack.promises.createManager({
+      connectionString: c.seedUrl,
+      meta: { cluster: true, commandTimeout: 2000 },
+      onUnexpectedFailure: () => undefined,
+    }));
     ({ connection } = await Pack.promises.getConnection({ manager }));
   });
   after(async () => {
@@ -28,14 +32,19 @@ describe('Redis Cluster', function () {
       if (i % 2) await Pack.cacheValue({ connection, key, value: { i } });
       else await Pack.promises.cacheValue({ connection, key, value: { i }, ttl: 60 });
     }
-    for (const [i, key] of spread.entries()) assert.deepEqual(await Pack.promises.getCachedValue({ connection, key }), { value: { i } });
+    for (const [i, key] of spread.entries())
+      assert.deepEqual(await Pack.promises.getCachedValue({ connection, key }), { value: { i } });
     await Pack.promises.destroyCachedValues({ connection, keys: [...spread, ...spread] });
-    for (const key of spread) await assert.rejects(Pack.promises.getCachedValue({ connection, key }), { exit: 'notFound' });
+    for (const key of spread)
+      await assert.rejects(Pack.promises.getCachedValue({ connection, key }), { exit: 'notFound' });
   });
 
   it('accepts meta.cluster.rootNodes, with several seeds', async () => {
     const rootNodes = c.nodes.slice(0, 3).map((n) => ({ url: `redis://127.0.0.1:${n.port}` }));
-    const { manager: m } = await Pack.promises.createManager({ connectionString: 'redis://seeds-in-meta', meta: { cluster: { rootNodes } } });
+    const { manager: m } = await Pack.promises.createManager({
+      connectionString: 'redis://seeds-in-meta',
+      meta: { cluster: { rootNodes } },
+    });
     const { connection: conn } = await Pack.promises.getConnection({ manager: m });
     await Pack.promises.cacheValue({ connection: conn, key: 'via-root-nodes', value: 1 });
     assert.deepEqual(await Pack.promises.getCachedValue({ connection: conn, key: 'via-root-nodes' }), { value: 1 });
@@ -43,9 +52,15 @@ describe('Redis Cluster', function () {
   });
 
   it('a refused cluster exits failed; a bad cluster option is refused at createManager', async () => {
-    const { manager: m } = await Pack.promises.createManager({ connectionString: 'redis://127.0.0.1:1', meta: { cluster: true } });
+    const { manager: m } = await Pack.promises.createManager({
+      connectionString: 'redis://127.0.0.1:1',
+      meta: { cluster: true },
+    });
     await assert.rejects(Pack.promises.getConnection({ manager: m, timeout: 3000 }), { exit: 'failed' });
-    await assert.rejects(Pack.promises.createManager({ connectionString: c.seedUrl, meta: { cluster: { rootNodes: 'x' } } }), { exit: 'failed' });
+    await assert.rejects(
+      Pack.promises.createManager({ connectionString: c.seedUrl, meta: { cluster: { rootNodes: 'x' } } }),
+      { exit: 'failed' },
+    );
   });
 
   it('replicated collections: one slot per collection, sharded pub/sub, fan-out to subscribers', async () => {
@@ -62,7 +77,9 @@ describe('Redis Cluster', function () {
     for (let i = 0; i < 10; i++) await pub.set(`k${i}`, { i });
     await pub.del('k0');
     await until(() => logs.every((l) => l.length === 11), 'every change on every subscriber');
-    const slots = await Promise.all(['memis:{cl/c}:i:k1', 'memis:{cl/c}:meta', 'memis:{cl/c}:log', 'memis:{cl/c}:ch'].map((k) => c.masterOf(k)));
+    const slots = await Promise.all(
+      ['memis:{cl/c}:i:k1', 'memis:{cl/c}:meta', 'memis:{cl/c}:log', 'memis:{cl/c}:ch'].map((k) => c.masterOf(k)),
+    );
     assert.equal(new Set(slots).size, 1, 'all of a collection on one master');
   });
 
@@ -85,16 +102,30 @@ describe('Redis Cluster', function () {
     const deadline = Date.now() + 30000;
     let ok = false;
     while (!ok && Date.now() < deadline) {
-      const r = await Pack.promises.cacheValue({ connection, key, value: 'after' }).then(() => 'success', (e: { exit?: string; message: string }) => e.exit ?? 'error:' + e.message);
+      const r = await Pack.promises.cacheValue({ connection, key, value: 'after' }).then(
+        () => 'success',
+        (e: { exit?: string; message: string }) => e.exit ?? 'error:' + e.message,
+      );
       outcomes.push(r);
       ok = r === 'success';
       if (!ok) await sleep(200);
     }
     assert.ok(ok, `a call succeeded after the failover (${outcomes.slice(-3).join(', ')})`);
-    assert.ok(outcomes.every((o) => ['success', 'badConnection'].includes(o) || o.startsWith('error:')), outcomes.join(','));
+    assert.ok(
+      outcomes.every((o) => ['success', 'badConnection'].includes(o) || o.startsWith('error:')),
+      outcomes.join(','),
+    );
     assert.deepEqual(await Pack.promises.getCachedValue({ connection, key }), { value: 'after' });
     // Writes through the collections facade also resume, and the subscriber converges.
-    await until(async () => pcol.set('x', { v: 1 }).then(() => true, () => false), 'a collection write after the failover', 30000);
+    await until(
+      async () =>
+        pcol.set('x', { v: 1 }).then(
+          () => true,
+          () => false,
+        ),
+      'a collection write after the failover',
+      30000,
+    );
     await until(() => col.get('x') !== undefined, 'the subscriber catches up', 10000);
     await node.restart(); // it rejoins as a replica
     await c.healthy();
@@ -109,12 +140,18 @@ describe('Redis Sentinel', function () {
   });
 
   it('connects through the sentinels; machines work; a failover is followed', async () => {
-    const { manager } = await Pack.promises.createManager({ connectionString: 'redis://sentinel-managed', meta: { sentinel: { name: s.name, sentinelRootNodes: s.rootNodes }, commandTimeout: 2000 } });
+    const { manager } = await Pack.promises.createManager({
+      connectionString: 'redis://sentinel-managed',
+      meta: { sentinel: { name: s.name, sentinelRootNodes: s.rootNodes }, commandTimeout: 2000 },
+    });
     const { connection } = await Pack.promises.getConnection({ manager });
     await Pack.promises.cacheValue({ connection, key: 'sentinel:k', value: [1, 2] });
     assert.deepEqual(await Pack.promises.getCachedValue({ connection, key: 'sentinel:k' }), { value: [1, 2] });
 
-    const client = Pack.createClient('redis://sentinel-managed', { sentinel: { name: s.name, sentinelRootNodes: s.rootNodes }, syncInterval: 200 });
+    const client = Pack.createClient('redis://sentinel-managed', {
+      sentinel: { name: s.name, sentinelRootNodes: s.rootNodes },
+      syncInterval: 200,
+    });
     client.on('error', () => undefined);
     const col = client.database('sn').collection('c');
     await col.subscribe();
@@ -127,12 +164,23 @@ describe('Redis Sentinel', function () {
     const deadline = Date.now() + 40000;
     let ok = false;
     while (!ok && Date.now() < deadline) {
-      ok = await Pack.promises.cacheValue({ connection, key: 'sentinel:after', value: 'x' }).then(() => true, () => false);
+      ok = await Pack.promises.cacheValue({ connection, key: 'sentinel:after', value: 'x' }).then(
+        () => true,
+        () => false,
+      );
       if (!ok) await sleep(250);
     }
     assert.ok(ok, 'a call succeeded after the failover');
     assert.notEqual(await s.masterPort(), oldMaster);
-    await until(async () => col.set('after', { v: 2 }).then(() => true, () => false), 'a collection write after the failover', 30000);
+    await until(
+      async () =>
+        col.set('after', { v: 2 }).then(
+          () => true,
+          () => false,
+        ),
+      'a collection write after the failover',
+      30000,
+    );
     await until(() => col.get('after') !== undefined, 'the copy follows the new master', 10000);
     await client.quit();
     await Pack.promises.destroyManager({ manager });

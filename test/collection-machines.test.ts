@@ -23,11 +23,21 @@ for (const face of faces) {
     });
 
     it('setItem → subscribeCollection → deleteItem', async () => {
-      const set = await outcome(face.call('setItem', { connection, database: 'm', collection: 'c', key: 'k', data: { a: 1 }, ttl: 60 }));
+      const set = await outcome(
+        face.call('setItem', { connection, database: 'm', collection: 'c', key: 'k', data: { a: 1 }, ttl: 60 }),
+      );
       assert.equal(set.exit, 'success');
       assert.equal((set.output as { seq: number }).seq, 1);
       const changes: string[] = [];
-      const sub = await outcome(face.call('subscribeCollection', { connection, subscriber, database: 'm', collection: 'c', onChange: (t: string, k: string) => changes.push(`${t}:${k}`) }));
+      const sub = await outcome(
+        face.call('subscribeCollection', {
+          connection,
+          subscriber,
+          database: 'm',
+          collection: 'c',
+          onChange: (t: string, k: string) => changes.push(`${t}:${k}`),
+        }),
+      );
       assert.equal(sub.exit, 'success');
       const subscription = (sub.output as { subscription: Replica }).subscription;
       assert.deepEqual(changes, ['set:k']);
@@ -36,15 +46,33 @@ for (const face of faces) {
       assert.deepEqual(del.output, { deleted: true });
       await until(() => changes.length === 2, 'the delete');
       assert.deepEqual(changes, ['set:k', 'delete:k']);
-      assert.deepEqual((await outcome(face.call('deleteItem', { connection, database: 'm', collection: 'c', key: 'k' }))).output, { deleted: false });
+      assert.deepEqual(
+        (await outcome(face.call('deleteItem', { connection, database: 'm', collection: 'c', key: 'k' }))).output,
+        { deleted: false },
+      );
       await subscription.end();
       await subscription.end();
     });
 
     it('exit badConnection for connections that are not ours or released', async () => {
-      assert.equal((await outcome(face.call('setItem', { connection: {}, database: 'm', collection: 'c', key: 'k', data: {} }))).exit, 'badConnection');
-      assert.equal((await outcome(face.call('deleteItem', { connection: {}, database: 'm', collection: 'c', key: 'k' }))).exit, 'badConnection');
-      const r = await outcome(face.call('subscribeCollection', { connection, subscriber: {}, database: 'm', collection: 'c', onChange: () => undefined }));
+      assert.equal(
+        (await outcome(face.call('setItem', { connection: {}, database: 'm', collection: 'c', key: 'k', data: {} })))
+          .exit,
+        'badConnection',
+      );
+      assert.equal(
+        (await outcome(face.call('deleteItem', { connection: {}, database: 'm', collection: 'c', key: 'k' }))).exit,
+        'badConnection',
+      );
+      const r = await outcome(
+        face.call('subscribeCollection', {
+          connection,
+          subscriber: {},
+          database: 'm',
+          collection: 'c',
+          onChange: () => undefined,
+        }),
+      );
       assert.equal(r.exit, 'badConnection');
       assert.match((r.raw as { error: Error }).error.message, /subscriber/);
     });
@@ -64,16 +92,21 @@ for (const face of faces) {
       }
     });
 
-    it('exits failed with Redis\'s reason when out of memory, and writes nothing', async () => {
+    it("exits failed with Redis's reason when out of memory, and writes nothing", async () => {
       const big = { blob: 'x'.repeat(512 * 1024) };
       let r;
       for (let i = 0; i < 20; i++) {
-        r = await outcome(face.call('setItem', { connection, database: 'oom', collection: 'c', key: `k${i}`, data: big }));
+        r = await outcome(
+          face.call('setItem', { connection, database: 'oom', collection: 'c', key: `k${i}`, data: big }),
+        );
         if (r.exit !== 'success') break;
       }
       assert.equal(r!.exit, 'failed');
       assert.match((r!.raw as { error: Error }).error.message, /OOM/);
-      const [seq, members] = await Promise.all([connection.hGet('memis:{oom/c}:meta', 'seq'), connection.sCard('memis:{oom/c}:keys')]);
+      const [seq, members] = await Promise.all([
+        connection.hGet('memis:{oom/c}:meta', 'seq'),
+        connection.sCard('memis:{oom/c}:keys'),
+      ]);
       assert.equal(Number(seq), Number(members), 'every counted write has its item: nothing half-written');
       await connection.flushAll();
     });

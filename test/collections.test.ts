@@ -42,7 +42,12 @@ describe('replicated collections (memis facade)', () => {
     await pub.set('coldplay', { genre: 'Alternative', rank: 1 });
     await until(() => logs.every((l) => l.length === 1), 'set on every subscriber');
     for (const [i, s] of subs.entries()) {
-      assert.deepEqual(logs[i]![0], { ...logs[i]![0], type: 'set', key: 'coldplay', data: { genre: 'Alternative', rank: 1 } });
+      assert.deepEqual(logs[i]![0], {
+        ...logs[i]![0],
+        type: 'set',
+        key: 'coldplay',
+        data: { genre: 'Alternative', rank: 1 },
+      });
       assert.deepEqual(s.get('coldplay'), { genre: 'Alternative', rank: 1 });
       assert.deepEqual(s.keys(), ['coldplay']);
       assert.equal(s.size, 1);
@@ -57,7 +62,10 @@ describe('replicated collections (memis facade)', () => {
     const late = client().database('db2').collection<Artist>('artists');
     const log = record(late);
     await late.subscribe();
-    assert.deepEqual(log.map((e) => [e.type, e.key]), [['set', 'b']]);
+    assert.deepEqual(
+      log.map((e) => [e.type, e.key]),
+      [['set', 'b']],
+    );
     await pub.set('c', { genre: 'z' });
     await until(() => log.length === 2, 'the change after joining');
     assert.deepEqual(log[1]!.data, { genre: 'z' });
@@ -73,7 +81,13 @@ describe('replicated collections (memis facade)', () => {
     await pub.set('k', { a: 2, b: [1, 2] });
     await pub.set('marker', {});
     await until(() => log.some((e) => e.key === 'marker'), 'the marker');
-    assert.deepEqual(log.filter((e) => e.key === 'k').map((e) => e.data), [{ a: 1, b: [1, 2] }, { a: 2, b: [1, 2] }]);
+    assert.deepEqual(
+      log.filter((e) => e.key === 'k').map((e) => e.data),
+      [
+        { a: 1, b: [1, 2] },
+        { a: 2, b: [1, 2] },
+      ],
+    );
   });
 
   it('deletes: del resolves true once, subscribers get delete with the last copy', async () => {
@@ -85,7 +99,13 @@ describe('replicated collections (memis facade)', () => {
     assert.equal(await pub.del('k'), true);
     assert.equal(await pub.del('k'), false);
     await until(() => log.length === 2, 'the delete');
-    assert.deepEqual(log.map((e) => [e.type, e.data]), [['set', { genre: 'last' }], ['delete', { genre: 'last' }]]);
+    assert.deepEqual(
+      log.map((e) => [e.type, e.data]),
+      [
+        ['set', { genre: 'last' }],
+        ['delete', { genre: 'last' }],
+      ],
+    );
     assert.equal(sub.get('k'), undefined);
     assert.equal(await raw.exists('memis:{db4/c}:i:k'), 0);
   });
@@ -115,7 +135,10 @@ describe('replicated collections (memis facade)', () => {
     await pub.set('k', { v: 1 }, 0.3);
     await pub.set('k', { v: 2 });
     await sleep(700);
-    assert.deepEqual(log.map((e) => e.type), ['set', 'set']);
+    assert.deepEqual(
+      log.map((e) => e.type),
+      ['set', 'set'],
+    );
     assert.equal(Number(await raw.pTTL('memis:{db6/c}:i:k')), -1);
   });
 
@@ -166,16 +189,37 @@ describe('replicated collections (memis facade)', () => {
   });
 
   it('round-trips every JSON field type exactly, and __proto__ pollutes nothing', async () => {
-    const data = { n: 0, f: -1.5, s: '', z: null, t: true, b: false, arr: [1, 'a', null, [[]]], o: { deep: { x: '1' } }, u: 'ü✓', numstr: '12', ['__proto__']: { polluted: true }, constructor: 'c' };
+    const data = {
+      n: 0,
+      f: -1.5,
+      s: '',
+      z: null,
+      t: true,
+      b: false,
+      arr: [1, 'a', null, [[]]],
+      o: { deep: { x: '1' } },
+      u: 'ü✓',
+      numstr: '12',
+      ['__proto__']: { polluted: true },
+      constructor: 'c',
+    };
     const wire = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
     // Built with JSON.parse, `__proto__` above is an own property, as a user sending JSON would have it.
     const pub = client().database('types').collection('c');
     const sub = client().database('types').collection('c');
     await sub.subscribe();
-    await pub.set('k', JSON.parse('{"__proto__": {"polluted": true}, "n": 0, "f": -1.5, "s": "", "z": null, "t": true, "b": false, "arr": [1, "a", null, [[]]], "o": {"deep": {"x": "1"}}, "u": "ü✓", "numstr": "12", "constructor": "c"}'));
+    await pub.set(
+      'k',
+      JSON.parse(
+        '{"__proto__": {"polluted": true}, "n": 0, "f": -1.5, "s": "", "z": null, "t": true, "b": false, "arr": [1, "a", null, [[]]], "o": {"deep": {"x": "1"}}, "u": "ü✓", "numstr": "12", "constructor": "c"}',
+      ),
+    );
     await until(() => sub.get('k') !== undefined, 'the item');
     const got = sub.get('k')!;
-    assert.deepEqual({ ...got }, { ...wire, ['__proto__']: undefined, ...JSON.parse('{"__proto__": {"polluted": true}}') });
+    assert.deepEqual(
+      { ...got },
+      { ...wire, ['__proto__']: undefined, ...JSON.parse('{"__proto__": {"polluted": true}}') },
+    );
     assert.equal(Object.getPrototypeOf(got), Object.prototype);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     // A late joiner decodes the same from the hash.
@@ -294,11 +338,35 @@ describe('replicated collections (memis facade)', () => {
     const expected = await truth();
     assert.ok(Object.keys(expected).length > 0, 'writes resumed after the restart');
     for (const s of subs) {
-      await until(() => JSON.stringify(Object.fromEntries(s.keys().sort().map((k) => [k, s.get(k)]))) === JSON.stringify(Object.fromEntries(Object.keys(expected).sort().map((k) => [k, expected[k]]))), `subscriber converges to ${JSON.stringify(expected)}`, 5000);
+      await until(
+        () =>
+          JSON.stringify(
+            Object.fromEntries(
+              s
+                .keys()
+                .sort()
+                .map((k) => [k, s.get(k)]),
+            ),
+          ) ===
+          JSON.stringify(
+            Object.fromEntries(
+              Object.keys(expected)
+                .sort()
+                .map((k) => [k, expected[k]]),
+            ),
+          ),
+        `subscriber converges to ${JSON.stringify(expected)}`,
+        5000,
+      );
     }
     // Items written before the crash and never rewritten vanished: subscribers were told.
     const before = new Set(logs[0]!.filter((e) => e.type === 'set').map((e) => e.key));
-    for (const k of before) if (!(k in expected)) assert.ok(logs[0]!.some((e) => e.type === 'delete' && e.key === k), `delete for ${k}`);
+    for (const k of before)
+      if (!(k in expected))
+        assert.ok(
+          logs[0]!.some((e) => e.type === 'delete' && e.key === k),
+          `delete for ${k}`,
+        );
     await own.stop();
   });
 
@@ -322,7 +390,10 @@ describe('replicated collections (memis facade)', () => {
         await col.set('k', { a: 1 }, 60);
         await c.quit();
       })();`;
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+      cwd: path.resolve(__dirname, '..'),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     const code = await new Promise<number | null>((resolve) => {
       const t = setTimeout(() => {
         child.kill('SIGKILL');

@@ -17,10 +17,11 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return {
     port: (srv.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      srv.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -41,7 +42,13 @@ for (const face of faces) {
           await face.call('destroyManager', { manager: (r.output as { manager: Manager }).manager });
         }
       });
-      for (const connectionString of ['http://h:1', 'not a url', 'redis://h:1/abc', ' ', 'mysql://user:hunter22@h/db']) {
+      for (const connectionString of [
+        'http://h:1',
+        'not a url',
+        'redis://h:1/abc',
+        ' ',
+        'mysql://user:hunter22@h/db',
+      ]) {
         it(`exits malformed for ${JSON.stringify(connectionString)}, without the password`, async () => {
           const r = await outcome(face.call('createManager', { connectionString }));
           assert.equal(r.exit, 'malformed');
@@ -59,7 +66,10 @@ for (const face of faces) {
         }
       });
       it('masks the password in inspect and JSON of the manager', async () => {
-        const { manager } = await face.call('createManager', { connectionString: 'redis://user:hunter22@h:1', meta: { password: 'other-secret' } });
+        const { manager } = await face.call('createManager', {
+          connectionString: 'redis://user:hunter22@h:1',
+          meta: { password: 'other-secret' },
+        });
         for (const text of [inspect(manager, { depth: 10, showHidden: true }), JSON.stringify(manager)]) {
           assert.doesNotMatch(text, /hunter22|other-secret/);
           assert.match(text, /user:\*\*\*@h:1/);
@@ -77,7 +87,9 @@ for (const face of faces) {
         await face.call('destroyManager', { manager });
       });
       it('exits failed with ECONNREFUSED at once when nothing listens', async () => {
-        const { manager } = await face.call('createManager', { connectionString: `redis://127.0.0.1:${await freePort()}` });
+        const { manager } = await face.call('createManager', {
+          connectionString: `redis://127.0.0.1:${await freePort()}`,
+        });
         const started = Date.now();
         const r = await outcome(face.call('getConnection', { manager, timeout: 10000 }));
         assert.equal(r.exit, 'failed');
@@ -94,7 +106,9 @@ for (const face of faces) {
         await silent.close();
       });
       it('exits failed with ERR_BAD_PASSWORD for a wrong password', async () => {
-        const { manager } = await face.call('createManager', { connectionString: `redis://:wrong-one@127.0.0.1:${passwordPort}` });
+        const { manager } = await face.call('createManager', {
+          connectionString: `redis://:wrong-one@127.0.0.1:${passwordPort}`,
+        });
         const r = await outcome(face.call('getConnection', { manager }));
         assert.equal(r.exit, 'failed');
         const { error } = r.raw as { error: Error & { code: string } };
@@ -127,7 +141,10 @@ for (const face of faces) {
         const { manager, connection } = await connect(`${url}/5`);
         await face.call('cacheValue', { connection, key: 'in-db-5', value: 5 });
         const other = await connect(`${url}/0`);
-        assert.equal((await outcome(face.call('getCachedValue', { connection: other.connection, key: 'in-db-5' }))).exit, 'notFound');
+        assert.equal(
+          (await outcome(face.call('getCachedValue', { connection: other.connection, key: 'in-db-5' }))).exit,
+          'notFound',
+        );
         await face.call('destroyManager', { manager });
         await face.call('destroyManager', { manager: other.manager });
       });
@@ -150,7 +167,10 @@ for (const face of faces) {
       });
       it('destroyManager closes every connection and can be called twice', async () => {
         const { manager } = await face.call('createManager', { connectionString: url });
-        const conns = [(await face.call('getConnection', { manager })).connection, (await face.call('getConnection', { manager })).connection];
+        const conns = [
+          (await face.call('getConnection', { manager })).connection,
+          (await face.call('getConnection', { manager })).connection,
+        ];
         assert.equal((await outcome(face.call('destroyManager', { manager }))).exit, 'success');
         assert.ok(conns.every((c: { isOpen: boolean }) => !c.isOpen));
         assert.equal((await outcome(face.call('destroyManager', { manager }))).exit, 'success');
@@ -164,13 +184,29 @@ for (const face of faces) {
       let admin: { manager: Manager; connection: Awaited<ReturnType<typeof connect>>['connection'] };
       before(async () => {
         admin = await connect(url);
-        await admin.connection.sendCommand(['ACL', 'SETUSER', 'reader', 'on', '>reader-pw', '~*', '+@read', '+auth', '+hello', '+ping', '+client', '+acl|whoami']);
+        await admin.connection.sendCommand([
+          'ACL',
+          'SETUSER',
+          'reader',
+          'on',
+          '>reader-pw',
+          '~*',
+          '+@read',
+          '+auth',
+          '+hello',
+          '+ping',
+          '+client',
+          '+acl|whoami',
+        ]);
       });
       after(() => face.call('destroyManager', { manager: admin.manager }));
 
       it('succeeds for a good ACL user and password', async () => {
         const { manager, connection } = await connect(url);
-        assert.equal((await outcome(face.call('authenticate', { connection, username: 'reader', password: 'reader-pw' }))).exit, 'success');
+        assert.equal(
+          (await outcome(face.call('authenticate', { connection, username: 'reader', password: 'reader-pw' }))).exit,
+          'success',
+        );
         assert.equal(await connection.aclWhoAmI(), 'reader');
         await face.call('destroyManager', { manager });
       });
@@ -182,7 +218,10 @@ for (const face of faces) {
         await face.call('destroyManager', { manager });
       });
       it('exits badConnection for something that is not a connection', async () => {
-        assert.equal((await outcome(face.call('authenticate', { connection: {}, password: 'x' }))).exit, 'badConnection');
+        assert.equal(
+          (await outcome(face.call('authenticate', { connection: {}, password: 'x' }))).exit,
+          'badConnection',
+        );
       });
       it('an ACL user lacking a permission gets a declared outcome naming it', async () => {
         const { manager, connection } = await connect(`redis://reader:reader-pw@127.0.0.1:${new URL(url).port}`);

@@ -5,14 +5,26 @@ import { translateMeta, v3ReconnectStrategy } from '../lib/meta';
 describe('meta translation (node-redis v3 names → v6 options)', () => {
   it('translates the v3 names', () => {
     const out = translateMeta({
-      password: 'pw', db: '3', connect_timeout: 2500, enable_offline_queue: false, socket_nodelay: true,
-      socket_keepalive: true, name: 'app', tls: { servername: 'cache.example' },
+      password: 'pw',
+      db: '3',
+      connect_timeout: 2500,
+      enable_offline_queue: false,
+      socket_nodelay: true,
+      socket_keepalive: true,
+      name: 'app',
+      tls: { servername: 'cache.example' },
     });
     assert.equal(out.password, 'pw');
     assert.equal(out.database, 3);
     assert.equal(out.disableOfflineQueue, true);
     assert.equal(out.name, 'app');
-    assert.deepEqual(out.socket, { connectTimeout: 2500, noDelay: true, keepAlive: true, servername: 'cache.example', tls: true });
+    assert.deepEqual(out.socket, {
+      connectTimeout: 2500,
+      noDelay: true,
+      keepAlive: true,
+      servername: 'cache.example',
+      tls: true,
+    });
   });
   it('auth_pass is the password when password is absent', () => {
     assert.equal(translateMeta({ auth_pass: 'x' }).password, 'x');
@@ -22,7 +34,13 @@ describe('meta translation (node-redis v3 names → v6 options)', () => {
     const warnings: string[] = [];
     const listener = (w: Error) => warnings.push(w.message);
     process.on('warning', listener);
-    const out = translateMeta({ identity: 'cache', adapter: 'sails-redis', url: 'redis://x', pingInterval: 1000, socket: { host: 'h' } });
+    const out = translateMeta({
+      identity: 'cache',
+      adapter: 'sails-redis',
+      url: 'redis://x',
+      pingInterval: 1000,
+      socket: { host: 'h' },
+    });
     process.off('warning', listener);
     assert.deepEqual(out, { pingInterval: 1000, socket: { host: 'h' } });
     assert.deepEqual(warnings, []);
@@ -43,17 +61,25 @@ describe('meta translation (node-redis v3 names → v6 options)', () => {
     assert.throws(() => translateMeta({ retry_strategy: 5 }), /meta\.retry_strategy/);
     assert.throws(() => translateMeta({ tls: 'yes' }), /meta\.tls/);
   });
-  it('turns retry_strategy into a reconnectStrategy with v3\'s argument and answers', () => {
+  it("turns retry_strategy into a reconnectStrategy with v3's argument and answers", () => {
     const seen: Array<{ attempt: number; total_retry_time: number }> = [];
-    const s = v3ReconnectStrategy((o) => {
-      seen.push({ attempt: o.attempt, total_retry_time: o.total_retry_time });
-      return o.attempt < 3 ? 100 : null;
-    }, undefined, undefined);
+    const s = v3ReconnectStrategy(
+      (o) => {
+        seen.push({ attempt: o.attempt, total_retry_time: o.total_retry_time });
+        return o.attempt < 3 ? 100 : null;
+      },
+      undefined,
+      undefined,
+    );
     const cause = new Error('ECONNREFUSED');
     assert.equal(s(0, cause), 100);
     assert.equal(s(1, cause), 100);
     assert.equal(s(2, cause), false);
-    assert.deepEqual(seen, [{ attempt: 1, total_retry_time: 0 }, { attempt: 2, total_retry_time: 100 }, { attempt: 3, total_retry_time: 200 }]);
+    assert.deepEqual(seen, [
+      { attempt: 1, total_retry_time: 0 },
+      { attempt: 2, total_retry_time: 100 },
+      { attempt: 3, total_retry_time: 200 },
+    ]);
   });
   it('max_attempts gives up with an Error, retry_max_delay caps the delay', () => {
     const s = v3ReconnectStrategy(undefined, 3, 120);

@@ -21,28 +21,43 @@ interface Tally {
 }
 
 /** Issue `n` concurrent cache calls and count how each settled, giving up on waiting after `patienceMs`. */
-async function storm(connection: Connection, n: number, patienceMs: number, during?: () => void | Promise<void>): Promise<Tally> {
+async function storm(
+  connection: Connection,
+  n: number,
+  patienceMs: number,
+  during?: () => void | Promise<void>,
+): Promise<Tally> {
   const tally: Tally = { issued: n, succeeded: 0, declared: {}, other: 0, unsettled: 0, slowestMs: 0 };
   const t0 = Date.now();
   const calls = Array.from({ length: n }, (_, i) => {
-    const p = i % 2 ? Pack.promises.cacheValue({ connection, key: `storm:${i}`, value: { i } }) : Pack.promises.getCachedValue({ connection, key: `storm:${i - 1}` });
-    return p.then(
-      () => { tally.succeeded++; },
-      (err: { exit?: string; message?: string; raw?: { error?: Error } }) => {
-        if (err.exit) {
-          tally.declared[err.exit] = (tally.declared[err.exit] ?? 0) + 1;
-          if (err.raw?.error) (tally.reasons ??= {})[err.raw.error.message] = ((tally.reasons ??= {})[err.raw.error.message] ?? 0) + 1;
-        }
-        else {
-          tally.other++;
-          tally.example ??= String(err.message);
-        }
-      },
-    ).finally(() => { tally.slowestMs = Math.max(tally.slowestMs, Date.now() - t0); });
+    const p =
+      i % 2
+        ? Pack.promises.cacheValue({ connection, key: `storm:${i}`, value: { i } })
+        : Pack.promises.getCachedValue({ connection, key: `storm:${i - 1}` });
+    return p
+      .then(
+        () => {
+          tally.succeeded++;
+        },
+        (err: { exit?: string; message?: string; raw?: { error?: Error } }) => {
+          if (err.exit) {
+            tally.declared[err.exit] = (tally.declared[err.exit] ?? 0) + 1;
+            if (err.raw?.error)
+              (tally.reasons ??= {})[err.raw.error.message] = ((tally.reasons ??= {})[err.raw.error.message] ?? 0) + 1;
+          } else {
+            tally.other++;
+            tally.example ??= String(err.message);
+          }
+        },
+      )
+      .finally(() => {
+        tally.slowestMs = Math.max(tally.slowestMs, Date.now() - t0);
+      });
   });
   await during?.();
   const settledAll = await Promise.race([Promise.all(calls).then(() => true), sleep(patienceMs).then(() => false)]);
-  if (!settledAll) tally.unsettled = n - tally.succeeded - tally.other - Object.values(tally.declared).reduce((a, b) => a + b, 0);
+  if (!settledAll)
+    tally.unsettled = n - tally.succeeded - tally.other - Object.values(tally.declared).reduce((a, b) => a + b, 0);
   return tally;
 }
 
@@ -58,7 +73,11 @@ describe('reliability under faults', function () {
   before(async () => {
     process.on('unhandledRejection', onUnhandled);
     srv = await RedisServer.start();
-    ({ manager } = await Pack.promises.createManager({ connectionString: srv.url, meta: { commandTimeout: 1000 }, onUnexpectedFailure: () => undefined }));
+    ({ manager } = await Pack.promises.createManager({
+      connectionString: srv.url,
+      meta: { commandTimeout: 1000 },
+      onUnexpectedFailure: () => undefined,
+    }));
     ({ connection } = await Pack.promises.getConnection({ manager }));
   });
   after(async () => {
@@ -88,8 +107,15 @@ describe('reliability under faults', function () {
       report.hung = tally;
       assert.equal(tally.unsettled, 0);
       assert.equal(tally.declared.badConnection, 200);
-      assert.ok(tally.slowestMs >= 1000 && tally.slowestMs < 3000, `settled after ${tally.slowestMs} ms (commandTimeout 1000)`);
-      assert.deepEqual(Object.keys(tally.reasons ?? {}).filter((m) => /did not answer within 1000 ms/.test(m)).length, 1, JSON.stringify(tally.reasons));
+      assert.ok(
+        tally.slowestMs >= 1000 && tally.slowestMs < 3000,
+        `settled after ${tally.slowestMs} ms (commandTimeout 1000)`,
+      );
+      assert.deepEqual(
+        Object.keys(tally.reasons ?? {}).filter((m) => /did not answer within 1000 ms/.test(m)).length,
+        1,
+        JSON.stringify(tally.reasons),
+      );
       // While the server is still hung, the reset connection is reconnecting: calls exit badConnection at once.
       await assert.rejects(Pack.promises.getCachedValue({ connection, key: 'x' }), { exit: 'badConnection' });
     } finally {
@@ -111,34 +137,45 @@ describe('reliability under faults', function () {
     const admin = await connect(srv.url);
     const id = await connection.clientId();
     await admin.connection.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
-    const r = await Pack.promises.getCachedValue({ connection, key: 'k' }).then(() => 'success', (e: { exit?: string }) => e.exit);
+    const r = await Pack.promises.getCachedValue({ connection, key: 'k' }).then(
+      () => 'success',
+      (e: { exit?: string }) => e.exit,
+    );
     assert.ok(['notFound', 'badConnection'].includes(String(r)), String(r));
     await until(() => connection.isReady, 'reconnect');
     await Pack.promises.cacheValue({ connection, key: 'after-client-kill', value: 3 });
     await Pack.promises.destroyManager({ manager: admin.manager });
   });
 
-  it('out of memory (maxmemory + noeviction): cacheValue is refused with Redis\'s reason, nothing half-written', async () => {
+  it("out of memory (maxmemory + noeviction): cacheValue is refused with Redis's reason, nothing half-written", async () => {
     const full = await RedisServer.start({ args: ['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction'] });
     const c = await connect(full.url);
     let refused: Error | undefined;
     for (let i = 0; i < 50 && !refused; i++) {
-      await Pack.promises.cacheValue({ connection: c.connection, key: `big:${i}`, value: 'x'.repeat(256 * 1024), ttl: 600 }).catch((e: Error) => (refused = e));
+      await Pack.promises
+        .cacheValue({ connection: c.connection, key: `big:${i}`, value: 'x'.repeat(256 * 1024), ttl: 600 })
+        .catch((e: Error) => (refused = e));
     }
     assert.ok(refused, 'a write was refused');
     assert.match(refused.message, /OOM/);
-    const last = Number((await c.connection.dbSize()));
+    const last = Number(await c.connection.dbSize());
     const withTtl = await Promise.all(Array.from({ length: last }, (_, i) => c.connection.ttl(`big:${i}`)));
-    assert.ok(withTtl.every((t) => Number(t) > 0), 'every stored value has its TTL');
+    assert.ok(
+      withTtl.every((t) => Number(t) > 0),
+      'every stored value has its TTL',
+    );
     await Pack.promises.destroyManager({ manager: c.manager });
     await full.stop();
   });
 
-  it('refused at the client limit (maxclients): getConnection exits failed with Redis\'s reason', async () => {
+  it("refused at the client limit (maxclients): getConnection exits failed with Redis's reason", async () => {
     const tight = await RedisServer.start({ args: ['--maxclients', '1'] });
     const first = await connect(tight.url);
     const { manager: m2 } = await Pack.promises.createManager({ connectionString: tight.url });
-    const r = await Pack.promises.getConnection({ manager: m2, timeout: 3000 }).then(() => 'success', (e: { exit?: string; raw?: { error: Error } }) => `${e.exit}: ${e.raw?.error.message}`);
+    const r = await Pack.promises.getConnection({ manager: m2, timeout: 3000 }).then(
+      () => 'success',
+      (e: { exit?: string; raw?: { error: Error } }) => `${e.exit}: ${e.raw?.error.message}`,
+    );
     assert.match(r, /^failed: .*max number of clients/);
     assert.equal(m2.connections.size, 0);
     await Pack.promises.destroyManager({ manager: first.manager });
@@ -155,7 +192,14 @@ describe('churn leaves nothing behind', function () {
   });
   after(async () => {
     await srv.stop();
-    if (process.env.RELIABILITY_REPORT) console.log(JSON.stringify({ churnConnections: report.churnConnections, churnSubscriptions: report.churnSubscriptions }, null, 2));
+    if (process.env.RELIABILITY_REPORT)
+      console.log(
+        JSON.stringify(
+          { churnConnections: report.churnConnections, churnSubscriptions: report.churnSubscriptions },
+          null,
+          2,
+        ),
+      );
   });
 
   const resources = () => {
@@ -185,7 +229,8 @@ describe('churn leaves nothing behind', function () {
     const after = resources();
     const heapAfter = heapMb();
     report.churnConnections = { heapBeforeMb: heapBefore, heapAfterMb: heapAfter, before, after } as never;
-    for (const [kind, n] of Object.entries(after)) assert.ok(n <= (before[kind] ?? 0), `${kind}: ${before[kind] ?? 0} → ${n}`);
+    for (const [kind, n] of Object.entries(after))
+      assert.ok(n <= (before[kind] ?? 0), `${kind}: ${before[kind] ?? 0} → ${n}`);
     assert.ok(heapAfter - heapBefore < 20, `heap grew ${(heapAfter - heapBefore).toFixed(1)} MB`);
   });
 
@@ -206,7 +251,8 @@ describe('churn leaves nothing behind', function () {
     const after = resources();
     const heapAfter = heapMb();
     report.churnSubscriptions = { heapBeforeMb: heapBefore, heapAfterMb: heapAfter, before, after } as never;
-    for (const [kind, n] of Object.entries(after)) assert.ok(n <= (before[kind] ?? 0), `${kind}: ${before[kind] ?? 0} → ${n}`);
+    for (const [kind, n] of Object.entries(after))
+      assert.ok(n <= (before[kind] ?? 0), `${kind}: ${before[kind] ?? 0} → ${n}`);
     assert.ok(heapAfter - heapBefore < 20, `heap grew ${(heapAfter - heapBefore).toFixed(1)} MB`);
     await client.quit();
   });

@@ -17,9 +17,13 @@ describe('runner calling forms', () => {
     await new Promise<void>((resolve, reject) =>
       Pack.cacheValue({ connection, key: 'forms', value: [1] }).exec((err) => (err ? reject(err) : resolve())),
     );
-    const out = await new Promise((resolve, reject) => Pack.getCachedValue({ connection, key: 'forms' }).exec((err, o) => (err ? reject(err) : resolve(o))));
+    const out = await new Promise((resolve, reject) =>
+      Pack.getCachedValue({ connection, key: 'forms' }).exec((err, o) => (err ? reject(err) : resolve(o))),
+    );
     assert.deepEqual(out, { value: [1] });
-    const err = await new Promise<Error & { exit?: string; code?: string }>((resolve) => Pack.getCachedValue({ connection, key: 'nope' }).exec((e) => resolve(e!)));
+    const err = await new Promise<Error & { exit?: string; code?: string }>((resolve) =>
+      Pack.getCachedValue({ connection, key: 'nope' }).exec((e) => resolve(e!)),
+    );
     assert.equal(err.name, 'Exception');
     assert.equal(err.exit, 'notFound');
     assert.equal(err.code, 'notFound');
@@ -35,14 +39,21 @@ describe('runner calling forms', () => {
     );
     assert.equal(taken, 'notFound');
     const raw = await new Promise<unknown>((resolve) =>
-      Pack.getConnection({ manager: {} as Manager }).switch({ error: resolve, failed: (r) => resolve(r), success: resolve }),
+      Pack.getConnection({ manager: {} as Manager }).switch({
+        error: resolve,
+        failed: (r) => resolve(r),
+        success: resolve,
+      }),
     );
     assert.equal((raw as { error: { code: string } }).error.code, 'E_BAD_MANAGER');
   });
 
   it('.switch without a handler for the exit taken goes to error', async () => {
     const err = await new Promise<Error & { exit?: string }>((resolve) =>
-      Pack.getCachedValue({ connection, key: 'nope' }).switch({ error: (e) => resolve(e as Error & { exit?: string }), success: () => resolve(new Error('success?')) }),
+      Pack.getCachedValue({ connection, key: 'nope' }).switch({
+        error: (e) => resolve(e as Error & { exit?: string }),
+        success: () => resolve(new Error('success?')),
+      }),
     );
     assert.equal(err.exit, 'notFound');
   });
@@ -56,7 +67,9 @@ describe('runner calling forms', () => {
         else resolve(report!);
       }),
     );
-    await new Promise<void>((resolve, reject) => Pack.releaseConnection({ connection: got.connection }, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      Pack.releaseConnection({ connection: got.connection }, (err) => (err ? reject(err) : resolve())),
+    );
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(calls, 1);
   });
@@ -64,8 +77,10 @@ describe('runner calling forms', () => {
   it('machine definitions keep their documentation metadata', () => {
     for (const m of Object.values(Pack.machines)) {
       assert.ok(m.def.friendlyName && m.def.description, m.identity);
-      for (const [name, input] of Object.entries(m.def.inputs)) assert.ok((input as { description?: string }).description, `${m.identity}.${name}`);
-      for (const [name, exit] of Object.entries(m.def.exits)) assert.ok((exit as { description?: string }).description, `${m.identity} exit ${name}`);
+      for (const [name, input] of Object.entries(m.def.inputs))
+        assert.ok((input as { description?: string }).description, `${m.identity}.${name}`);
+      for (const [name, exit] of Object.entries(m.def.exits))
+        assert.ok((exit as { description?: string }).description, `${m.identity} exit ${name}`);
     }
     assert.equal(Pack.machines.cacheValue.def.sideEffects, 'idempotent');
     assert.equal(Pack.machines.getCachedValue.def.sideEffects, 'cacheable');

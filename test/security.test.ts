@@ -17,7 +17,11 @@ const exposures = (value: unknown): string => {
   } catch (err) {
     json = String(err);
   }
-  return inspect(value, { depth: 6, showHidden: true, getters: true }) + json + (value instanceof Error ? value.stack ?? '' : '');
+  return (
+    inspect(value, { depth: 6, showHidden: true, getters: true }) +
+    json +
+    (value instanceof Error ? (value.stack ?? '') : '')
+  );
 };
 
 describe('secrets never leak', () => {
@@ -30,11 +34,16 @@ describe('secrets never leak', () => {
 
   it('not in inspect or JSON of managers, connections, reports and errors', async () => {
     const failures: UnexpectedFailure[] = [];
-    const { manager } = await Pack.promises.createManager({ connectionString: url(), meta: { password: SECRET }, onUnexpectedFailure: (e) => failures.push(e) });
+    const { manager } = await Pack.promises.createManager({
+      connectionString: url(),
+      meta: { password: SECRET },
+      onUnexpectedFailure: (e) => failures.push(e),
+    });
     const report = await Pack.promises.getConnection({ manager });
     const { connection } = report;
     const legacy = (await Pack.promises.getConnection({ manager, meta: { legacyMode: true } })).connection;
-    for (const thing of [manager, connection, legacy, report]) assert.doesNotMatch(exposures(thing), /Top\$ecret|p%40ss/);
+    for (const thing of [manager, connection, legacy, report])
+      assert.doesNotMatch(exposures(thing), /Top\$ecret|p%40ss/);
     // An unexpected failure report, with its connection and node-redis' error.
     await connection.sendCommand(['CLIENT', 'KILL', 'TYPE', 'normal']).catch(() => undefined);
     await until(() => failures.length > 0, 'a failure report');
@@ -45,11 +54,21 @@ describe('secrets never leak', () => {
   it('not in errors of bad URLs, wrong passwords, or connection failures', async () => {
     const outcomes = [
       await Pack.promises.createManager({ connectionString: `redis://user:${SECRET}@[bad` }).catch((e) => e),
-      await Pack.promises.createManager({ connectionString: `http://user:${encodeURIComponent(SECRET)}@h` }).catch((e) => e),
+      await Pack.promises
+        .createManager({ connectionString: `http://user:${encodeURIComponent(SECRET)}@h` })
+        .catch((e) => e),
     ];
-    const wrong = (await Pack.promises.createManager({ connectionString: `redis://:${encodeURIComponent(SECRET + 'x')}@127.0.0.1:${srv.port}` })).manager;
+    const wrong = (
+      await Pack.promises.createManager({
+        connectionString: `redis://:${encodeURIComponent(SECRET + 'x')}@127.0.0.1:${srv.port}`,
+      })
+    ).manager;
     outcomes.push(await Pack.promises.getConnection({ manager: wrong }).catch((e) => e));
-    const down = (await Pack.promises.createManager({ connectionString: `redis://:${encodeURIComponent(SECRET)}@127.0.0.1:${await freePort()}` })).manager;
+    const down = (
+      await Pack.promises.createManager({
+        connectionString: `redis://:${encodeURIComponent(SECRET)}@127.0.0.1:${await freePort()}`,
+      })
+    ).manager;
     outcomes.push(await Pack.promises.getConnection({ manager: down }).catch((e) => e));
     for (const o of outcomes) {
       assert.ok(o instanceof Error);
@@ -57,9 +76,15 @@ describe('secrets never leak', () => {
     }
   });
 
-  it('not in the collections facade\'s errors', async () => {
-    const client = Pack.createClient(`redis://:${encodeURIComponent(SECRET)}@127.0.0.1:${await freePort()}`, { connectTimeout: 300 });
-    const err = await client.database('d').collection('c').set('k', { a: 1 }).catch((e) => e);
+  it("not in the collections facade's errors", async () => {
+    const client = Pack.createClient(`redis://:${encodeURIComponent(SECRET)}@127.0.0.1:${await freePort()}`, {
+      connectTimeout: 300,
+    });
+    const err = await client
+      .database('d')
+      .collection('c')
+      .set('k', { a: 1 })
+      .catch((e) => e);
     assert.doesNotMatch(exposures(err) + exposures(client), /Top\$ecret|Top%24ecret/);
     await client.quit();
   });
@@ -74,7 +99,18 @@ describe('TLS', function () {
     certs = makeCerts();
     tlsPort = await freePort();
     srv = await RedisServer.start({
-      args: ['--tls-port', String(tlsPort), '--tls-cert-file', certs.serverCert, '--tls-key-file', certs.serverKey, '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'optional'],
+      args: [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        certs.serverCert,
+        '--tls-key-file',
+        certs.serverKey,
+        '--tls-ca-cert-file',
+        certs.ca,
+        '--tls-auth-clients',
+        'optional',
+      ],
     });
   });
   after(() => srv.stop());
@@ -95,7 +131,17 @@ describe('TLS', function () {
     assert.equal(await tryConnect(`rediss://localhost:${tlsPort}`, { socket: { ca: certs.read(certs.ca) } }), 'PONG');
   });
   it('a client certificate and key, and servername, in v3-style meta.tls', async () => {
-    assert.equal(await tryConnect(`rediss://127.0.0.1:${tlsPort}`, { tls: { ca: certs.read(certs.ca), cert: certs.read(certs.clientCert), key: certs.read(certs.clientKey), servername: 'localhost' } }), 'PONG');
+    assert.equal(
+      await tryConnect(`rediss://127.0.0.1:${tlsPort}`, {
+        tls: {
+          ca: certs.read(certs.ca),
+          cert: certs.read(certs.clientCert),
+          key: certs.read(certs.clientKey),
+          servername: 'localhost',
+        },
+      }),
+      'PONG',
+    );
   });
   it('an untrusted certificate is refused with failed', async () => {
     const r = await tryConnect(`rediss://localhost:${tlsPort}`, { socket: { ca: certs.read(certs.otherCa) } });
@@ -106,7 +152,10 @@ describe('TLS', function () {
   });
   it('the key does not appear in inspect of the manager', async () => {
     const key = certs.read(certs.clientKey);
-    const { manager } = await Pack.promises.createManager({ connectionString: `rediss://localhost:${tlsPort}`, meta: { tls: { key } } });
+    const { manager } = await Pack.promises.createManager({
+      connectionString: `rediss://localhost:${tlsPort}`,
+      meta: { tls: { key } },
+    });
     assert.doesNotMatch(exposures(manager), /PRIVATE KEY/);
     await Pack.promises.destroyManager({ manager });
   });
@@ -134,15 +183,26 @@ describe('ACL users', () => {
     await Pack.promises.destroyManager({ manager });
   });
   it('username and password from meta', async () => {
-    const { manager } = await Pack.promises.createManager({ connectionString: `redis://127.0.0.1:${srv.port}`, meta: { username: 'viewer', password: 'viewer-pw' } });
+    const { manager } = await Pack.promises.createManager({
+      connectionString: `redis://127.0.0.1:${srv.port}`,
+      meta: { username: 'viewer', password: 'viewer-pw' },
+    });
     const { connection } = await Pack.promises.getConnection({ manager });
     await assert.rejects(Pack.promises.getCachedValue({ connection, key: 'app:none' }), { exit: 'notFound' });
-    const del = await Pack.promises.destroyCachedValues({ connection, keys: ['app:1'] }).catch((e: { exit: string; raw: { error: Error } }) => `${e.exit}: ${e.raw.error.message}`);
+    const del = await Pack.promises
+      .destroyCachedValues({ connection, keys: ['app:1'] })
+      .catch((e: { exit: string; raw: { error: Error } }) => `${e.exit}: ${e.raw.error.message}`);
     assert.match(String(del), /^failed: .*NOPERM/);
     await Pack.promises.destroyManager({ manager });
   });
   it('a wrong ACL password exits failed with ERR_BAD_PASSWORD', async () => {
-    const { manager } = await Pack.promises.createManager({ connectionString: `redis://writer:nope@127.0.0.1:${srv.port}` });
-    await assert.rejects(Pack.promises.getConnection({ manager }), (e: { exit: string; raw: { error: { code: string } } }) => e.exit === 'failed' && e.raw.error.code === 'ERR_BAD_PASSWORD');
+    const { manager } = await Pack.promises.createManager({
+      connectionString: `redis://writer:nope@127.0.0.1:${srv.port}`,
+    });
+    await assert.rejects(
+      Pack.promises.getConnection({ manager }),
+      (e: { exit: string; raw: { error: { code: string } } }) =>
+        e.exit === 'failed' && e.raw.error.code === 'ERR_BAD_PASSWORD',
+    );
   });
 });

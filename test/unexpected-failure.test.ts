@@ -13,8 +13,12 @@ describe('a server that crashes while a connection is in use', () => {
   for (const faceName of ['runner', 'promises'] as const) {
     it(`reports to onUnexpectedFailure and the connection works again after a restart (${faceName})`, async () => {
       const failures: UnexpectedFailure[] = [];
-      const { manager } = await Pack.promises.createManager({ connectionString: srv.url, onUnexpectedFailure: (e) => failures.push(e) });
-      const { connection } = faceName === 'runner' ? await Pack.getConnection({ manager }) : await Pack.promises.getConnection({ manager });
+      const { manager } = await Pack.promises.createManager({
+        connectionString: srv.url,
+        onUnexpectedFailure: (e) => failures.push(e),
+      });
+      const { connection } =
+        faceName === 'runner' ? await Pack.getConnection({ manager }) : await Pack.promises.getConnection({ manager });
       await Pack.promises.cacheValue({ connection, key: 'before', value: 1 });
 
       const lost = new Promise<UnexpectedFailure>((resolve) => {
@@ -32,7 +36,9 @@ describe('a server that crashes while a connection is in use', () => {
       assert.ok(failures.some((f) => f.failureType === 'error' && f.originalError instanceof Error));
 
       // While down: a declared outcome, not a hang.
-      const during = await Pack.promises.getCachedValue({ connection, key: 'before' }).catch((e: { exit?: string }) => e.exit);
+      const during = await Pack.promises
+        .getCachedValue({ connection, key: 'before' })
+        .catch((e: { exit?: string }) => e.exit);
       assert.equal(during, 'badConnection');
 
       // Sails' pattern: wait for `ready` on the reported connection.

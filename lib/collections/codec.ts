@@ -28,7 +28,8 @@ export interface CollectionKeys {
 }
 
 function checkName(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw invalidInput(`The ${what} name must be a non-empty string (got ${describe(value)}).`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw invalidInput(`The ${what} name must be a non-empty string (got ${describe(value)}).`);
   return value;
 }
 
@@ -50,7 +51,8 @@ export function collectionKeys(database: unknown, collection: unknown): Collecti
 
 /** An item key as stored (URI-encoded). */
 export function encodeItemKey(key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0) throw invalidInput(`An item key must be a non-empty string (got ${describe(key)}).`);
+  if (typeof key !== 'string' || key.length === 0)
+    throw invalidInput(`An item key must be a non-empty string (got ${describe(key)}).`);
   return encodeURIComponent(key);
 }
 
@@ -63,7 +65,9 @@ export interface EncodedItem {
 /** Refuse anything but a plain object as an item. */
 export function assertPlainObject(data: unknown, key: string): asserts data is Record<string, unknown> {
   if (!isDictionary(data)) {
-    throw invalidInput(`Item "${key}": only plain objects can be set (got ${describe(data)}); wrap other values in an object, e.g. { value: … }.`);
+    throw invalidInput(
+      `Item "${key}": only plain objects can be set (got ${describe(data)}); wrap other values in an object, e.g. { value: … }.`,
+    );
   }
 }
 
@@ -84,13 +88,18 @@ export function encodeItem(data: unknown, key: string): EncodedItem {
 function fieldJson(value: unknown, key: string, name: string): string {
   const t = typeof value;
   if (value === undefined || t === 'function' || t === 'symbol' || t === 'bigint') {
-    throw invalidInput(`Item "${key}", field "${name}": ${t === 'undefined' ? '`undefined`' : `a ${t}`} cannot be stored; use null or leave the field out.`);
+    throw invalidInput(
+      `Item "${key}", field "${name}": ${t === 'undefined' ? '`undefined`' : `a ${t}`} cannot be stored; use null or leave the field out.`,
+    );
   }
-  if (t === 'number' && !Number.isFinite(value)) throw invalidInput(`Item "${key}", field "${name}": ${String(value)} cannot be stored exactly as JSON.`);
+  if (t === 'number' && !Number.isFinite(value))
+    throw invalidInput(`Item "${key}", field "${name}": ${String(value)} cannot be stored exactly as JSON.`);
   try {
     return JSON.stringify(value);
   } catch (err) {
-    throw invalidInput(`Item "${key}", field "${name}": ${/circular/i.test((err as Error).message) ? 'a circular structure' : (err as Error).message} cannot be stored.`);
+    throw invalidInput(
+      `Item "${key}", field "${name}": ${/circular/i.test((err as Error).message) ? 'a circular structure' : (err as Error).message} cannot be stored.`,
+    );
   }
 }
 
@@ -111,7 +120,8 @@ function take(item: { data: Record<string, unknown>; seq: number }, field: strin
     const name = field.slice(2);
     const value = JSON.parse(text) as unknown;
     // An own data property even for `__proto__`, so no field name can reach a prototype.
-    if (name === '__proto__') Object.defineProperty(item.data, name, { value, enumerable: true, writable: true, configurable: true });
+    if (name === '__proto__')
+      Object.defineProperty(item.data, name, { value, enumerable: true, writable: true, configurable: true });
     else item.data[name] = value;
   } else if (field === 'm:seq') {
     item.seq = Number(text);
@@ -160,7 +170,11 @@ export function sameJson(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k) || !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+    if (
+      !Object.prototype.hasOwnProperty.call(b, k) ||
+      !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
+    )
+      return false;
   }
   return true;
 }

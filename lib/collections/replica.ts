@@ -155,7 +155,9 @@ export class Replica {
       this.subscriber.setMaxListeners(Math.max(10, this.subscriber.getMaxListeners() - 1));
     }
     if (this.subscriber.isOpen) {
-      const off = this.options.sharded ? this.subscriber.sUnsubscribe(this.keys.channel, this.#listener) : this.subscriber.unsubscribe(this.keys.channel, this.#listener);
+      const off = this.options.sharded
+        ? this.subscriber.sUnsubscribe(this.keys.channel, this.#listener)
+        : this.subscriber.unsubscribe(this.keys.channel, this.#listener);
       await off.catch(() => undefined);
     }
   }
@@ -302,7 +304,9 @@ export class Replica {
   /** Replay the change log; false when it cannot bring the copy up to date (a full resync is needed). */
   async #replay(): Promise<boolean> {
     for (;;) {
-      const entries = (await this.command.xRange(this.keys.log, `${this.#lastSeq + 1}-0`, '+', { COUNT: REPLAY_PAGE })) as Array<{ id: string; message: Record<string, string> }>;
+      const entries = (await this.command.xRange(this.keys.log, `${this.#lastSeq + 1}-0`, '+', {
+        COUNT: REPLAY_PAGE,
+      })) as Array<{ id: string; message: Record<string, string> }>;
       if (entries.length === 0) {
         const [seq, epoch] = (await this.command.hmGet(this.keys.meta, ['seq', 'epoch'])) as Array<string | null>;
         return (epoch ?? '') === this.#epoch && Number(seq ?? 0) <= this.#lastSeq;
@@ -327,7 +331,11 @@ export class Replica {
    * then dropped as not newer; an item deleted after it is missing here and its buffered `delete` finds nothing.
    */
   async #resync(): Promise<void> {
-    const [meta, members] = (await this.command.multi().hmGet(this.keys.meta, ['seq', 'epoch']).sMembers(this.keys.index).exec()) as unknown as [Array<string | null>, string[]];
+    const [meta, members] = (await this.command
+      .multi()
+      .hmGet(this.keys.meta, ['seq', 'epoch'])
+      .sMembers(this.keys.index)
+      .exec()) as unknown as [Array<string | null>, string[]];
     if (this.#ended) return;
     // On a first load nothing is held, so nothing can have vanished: no need to remember what was seen.
     const seen = this.#items.size > 0 ? new Set<string>() : undefined;

@@ -10,7 +10,8 @@ export interface Recorded {
 /** Record every event of a collection. */
 export function record<T extends object>(c: Collection<T>): Recorded[] {
   const events: Recorded[] = [];
-  for (const type of ['set', 'expire', 'delete'] as const) c.on(type, (key, data) => events.push({ type, key, data, at: Date.now() }));
+  for (const type of ['set', 'expire', 'delete'] as const)
+    c.on(type, (key, data) => events.push({ type, key, data, at: Date.now() }));
   return events;
 }
 

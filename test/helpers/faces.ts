@@ -4,7 +4,12 @@
 import Pack from '../../index';
 import type { Machines } from '../../lib/machines';
 
-export type Outcome = { exit: string; output?: unknown; raw?: unknown; error?: Error & { code?: string; exit?: string } };
+export type Outcome = {
+  exit: string;
+  output?: unknown;
+  raw?: unknown;
+  error?: Error & { code?: string; exit?: string };
+};
 
 export interface Face {
   name: string;

@@ -82,11 +82,33 @@ export class RedisServer {
   }
 
   private async spawn(): Promise<void> {
-    const head = this.options.config !== undefined ? [path.join(this.dir, 'redis.conf'), ...(this.options.sentinel ? ['--sentinel'] : [])] : [];
-    const args = [...head, '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no', ...this.args];
+    const head =
+      this.options.config !== undefined
+        ? [path.join(this.dir, 'redis.conf'), ...(this.options.sentinel ? ['--sentinel'] : [])]
+        : [];
+    const args = [
+      ...head,
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+      '--daemonize',
+      'no',
+      ...this.args,
+    ];
     const child = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     this.child = child;
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server exited early (code ${code}) with args ${args.join(' ')}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) =>
+        reject(new Error(`redis-server exited early (code ${code}) with args ${args.join(' ')}`)),
+      ),
+    );
     exited.catch(() => undefined);
     await Promise.race([waitForPing(this.port, 10000), exited]);
   }

@@ -32,9 +32,24 @@ export interface Cluster {
 }
 
 async function startCluster(): Promise<Cluster> {
-  const args = ['--repl-diskless-sync-delay', '0', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0'];
+  const args = [
+    '--repl-diskless-sync-delay',
+    '0',
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    'nodes.conf',
+    '--cluster-node-timeout',
+    '1000',
+    '--cluster-replica-validity-factor',
+    '0',
+  ];
   const nodes = await Promise.all(Array.from({ length: 6 }, () => RedisServer.start({ args })));
-  execFileSync(CLI, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { stdio: 'ignore' });
+  execFileSync(
+    CLI,
+    ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
+    { stdio: 'ignore' },
+  );
   const cluster: Cluster = {
     nodes,
     seedUrl: `redis://127.0.0.1:${nodes[0]!.port}`,
@@ -88,7 +103,9 @@ async function startSentinels(): Promise<Sentinels> {
   const name = 'mymaster';
   // No diskless-sync delay, so the replica is in sync at once (and again after a failover).
   const master = await RedisServer.start({ args: ['--repl-diskless-sync-delay', '0'] });
-  const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port), '--repl-diskless-sync-delay', '0'] });
+  const replica = await RedisServer.start({
+    args: ['--replicaof', '127.0.0.1', String(master.port), '--repl-diskless-sync-delay', '0'],
+  });
   const config = `sentinel monitor ${name} 127.0.0.1 ${master.port} 2\nsentinel down-after-milliseconds ${name} 1000\nsentinel failover-timeout ${name} 3000\nsentinel parallel-syncs ${name} 1\n`;
   const sentinels = await Promise.all(Array.from({ length: 3 }, () => RedisServer.start({ config, sentinel: true })));
   const rootNodes = sentinels.map((s) => ({ host: '127.0.0.1', port: s.port }));
@@ -108,7 +125,11 @@ async function startSentinels(): Promise<Sentinels> {
   for (;;) {
     const repl = await info(replica.port, ['INFO', 'replication']);
     const seen = await Promise.all(sentinels.map((x) => info(x.port, ['SENTINEL', 'MASTER', name])));
-    if (/master_link_status:up/.test(repl) && seen.every((t) => /num-other-sentinels,2/.test(t) && /num-slaves,1/.test(t))) break;
+    if (
+      /master_link_status:up/.test(repl) &&
+      seen.every((t) => /num-other-sentinels,2/.test(t) && /num-slaves,1/.test(t))
+    )
+      break;
     if (Date.now() > until) throw new Error('sentinel group did not settle');
     await sleep(200);
   }
