@@ -8,7 +8,7 @@
  * numbers, arrays, null); HGETALL is turned into an object (null when empty), as v3 did.
  */
 import { EventEmitter } from 'node:events';
-import type { RedisClient } from './connection';
+import type { RedisClient } from './connection/client';
 
 export type Callback<T = unknown> = (err: Error | null, reply?: T) => void;
 type Arg = string | Buffer;

@@ -90,7 +90,7 @@ export function buildClientOptions(
     // v3 spoke RESP2, and its callers expect RESP2's reply shapes.
     ...(legacy ? { RESP: 2 } : {}),
     // node-redis 6 arms an AbortSignal timer on every command by default (5 s to be WRITTEN; it does not bound
-    // the reply). Our reply watch bounds what matters (see lib/connection.ts), and the per-command signal is the
+    // the reply). Our reply watch bounds what matters (see lib/connection/reply-watch.ts), and the per-command signal is the
     // single largest cost of a command in a profile, so it is off unless the caller sets commandOptions.
     commandOptions: { timeout: 0 },
     ...options,

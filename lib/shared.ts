@@ -1,7 +1,7 @@
 /**
  * Inputs and exits several machines share, defined once.
  */
-import type { RedisClient } from './connection';
+import type { RedisClient } from './connection/client';
 import { exit, optional, required } from './define';
 
 /** A connection from getConnection (a node-redis 6 client). */

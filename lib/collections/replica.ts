@@ -12,7 +12,7 @@
  * - Expiry: each notification and snapshot carries the item's remaining TTL; a local timer announces `expire` with
  *   the last copy, so no keyspace notifications are needed.
  */
-import { type RedisClient } from '../connection';
+import type { RedisClient } from '../connection/client';
 import { decodeHash, parseNotification, sameJson, type CollectionKeys, type Notification } from './codec';
 
 export type ChangeType = 'set' | 'delete' | 'expire';

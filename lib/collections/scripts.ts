@@ -3,7 +3,7 @@
  * collection's sequence number, the change log and the notification change together or not at all.
  */
 import { createHash } from 'node:crypto';
-import type { RedisClient } from '../connection';
+import type { RedisClient } from '../connection/client';
 
 /**
  * The publish command for a connection: sharded pub/sub (SPUBLISH, Redis 7+) on a Cluster, so notifications stay

@@ -1,0 +1,111 @@
+/**
+ * A connection manager: the configuration getConnection() connects with, the connections it handed out, and
+ * where their failures are reported.
+ */
+import { inspect } from 'node:util';
+import type { LegacyClient } from '../legacy';
+import { buildClientOptions } from '../options';
+import { redact, redactError } from '../secrets';
+import { topologyOf, type Topology } from '../topology';
+import type { RedisClient } from './client';
+
+/** What `onUnexpectedFailure` receives: the shape Sails' hooks read. */
+export interface UnexpectedFailure extends Error {
+  /** 'error': the client reported an error; 'end': the connection to the server was lost. */
+  failureType: 'error' | 'end';
+  /** The connection concerned. Its `ready` event fires when the server is back. */
+  connection: RedisClient | LegacyClient;
+  /** What node-redis reported, secrets masked. */
+  originalError?: Error;
+}
+
+export type FailureHandler = (err: UnexpectedFailure) => void;
+
+/** How long a machine call waits for Redis to answer anything before it gives up (`meta.commandTimeout`). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+
+const MANAGER = Symbol('machinepack-redis-ts.manager');
+
+/**
+ * A connection manager: configuration plus the set of connections it has handed out. It holds the connection
+ * string privately; `inspect`, `JSON.stringify` and `url` show it with the password masked.
+ */
+export class Manager {
+  readonly #connectionString: string;
+  readonly #clientOptions: Record<string, unknown>;
+  /** The connections handed out and not yet released (node-redis 6 clients, or legacy v3-style ones). */
+  readonly connections = new Set<RedisClient | LegacyClient>();
+  readonly onUnexpectedFailure: FailureHandler | undefined;
+  /** The `meta` given to createManager (shown masked). */
+  readonly meta: Record<string, unknown> | undefined;
+  destroyed = false;
+  /** How long a machine call waits for a reply (`meta.commandTimeout`, ms). */
+  readonly commandTimeout: number;
+  /** One server, a Cluster (`meta.cluster`) or a Sentinel group (`meta.sentinel`). */
+  readonly topology: Topology;
+  readonly [MANAGER] = true;
+
+  constructor(
+    connectionString: string,
+    clientOptions: Record<string, unknown>,
+    meta: Record<string, unknown> | undefined,
+    onUnexpectedFailure: FailureHandler | undefined,
+  ) {
+    this.#connectionString = connectionString;
+    this.#clientOptions = clientOptions;
+    this.meta = meta;
+    this.onUnexpectedFailure = onUnexpectedFailure;
+    this.topology = topologyOf(meta ?? {});
+    const t = meta?.commandTimeout;
+    this.commandTimeout = typeof t === 'number' && t > 0 ? t : DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  /** The connection string with its password masked. */
+  get url(): string {
+    return redact(this.#connectionString);
+  }
+
+  /** Connections handed out, as the original's `redisClients` array. */
+  get redisClients(): Array<RedisClient | LegacyClient> {
+    return [...this.connections];
+  }
+
+  /** @internal The full client options for a new connection. */
+  clientOptions(legacy: boolean): ReturnType<typeof buildClientOptions> {
+    return buildClientOptions(this.#connectionString, this.#clientOptions, legacy);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { url: this.url, connections: this.connections.size, destroyed: this.destroyed };
+  }
+
+  [inspect.custom](): string {
+    return `Manager { url: '${this.url}', connections: ${this.connections.size}, destroyed: ${this.destroyed} }`;
+  }
+}
+
+export function isManager(value: unknown): value is Manager {
+  return value instanceof Manager;
+}
+
+/** Tell the manager's `onUnexpectedFailure` (if any) that one of its connections failed after it was made. */
+export function reportFailure(
+  manager: Manager,
+  client: RedisClient | LegacyClient,
+  failureType: 'error' | 'end',
+  original: Error | undefined,
+  message: string,
+): void {
+  const handler = manager.onUnexpectedFailure;
+  if (!handler) return;
+  const err = new Error(message) as UnexpectedFailure;
+  err.failureType = failureType;
+  err.connection = client;
+  if (original) err.originalError = redactError(original);
+  try {
+    handler(err);
+  } catch (thrown) {
+    // A throwing handler must not become an uncaught exception inside node-redis' event loop.
+    process.emitWarning(`onUnexpectedFailure threw: ${redact(String(thrown))}`);
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Opening connections: one connect path for a single server, a Cluster and a Sentinel group, bounded by the
+ * caller's timeout, and the reset of a connection whose server stopped answering.
+ */
+import { inspect } from 'node:util';
+import { createClient } from 'redis';
+import { coded, ErrorCodes } from '../errors';
+import { LegacyClient } from '../legacy';
+import { redact } from '../secrets';
+import { createScaled } from '../topology';
+import type { RedisClient } from './client';
+import { classify } from './classify';
+import { reportFailure, type Manager } from './manager';
+import { NoReplyError, ReplyWatch } from './reply-watch';
+import { register, releaseConnection, type ConnectionState } from './registry';
+
+/**
+ * Open a connection for `manager`. Settles within `timeoutMs`: with the client (ready for commands), or with an
+ * Error whose `code` says why; a client that failed is destroyed, leaving no socket, timer or retry loop.
+ * A single server, a Cluster or a Sentinel group alike; `legacy` wraps a single-server client in the v3 shim.
+ */
+export function openConnection(
+  manager: Manager,
+  timeoutMs: number,
+  legacy = false,
+): Promise<RedisClient | LegacyClient> {
+  if (legacy && manager.topology.kind !== 'single') {
+    return Promise.reject(
+      coded(
+        'E_UNSUPPORTED',
+        '`legacyMode` connections are single-server only; not available with meta.cluster or meta.sentinel.',
+      ),
+    );
+  }
+  return establish(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
+    // v3 connected (with a warning) when given a password the server does not need; RESP2 refuses it. Do as v3.
+    if (err.code !== 'ERR_PASSWORD_NOT_NEEDED') throw err;
+    process.emitWarning(
+      'machinepack-redis-ts: a password was given but the Redis server has none; connecting without it.',
+      { code: 'MPR_PASSWORD_NOT_NEEDED' },
+    );
+    return establish(manager, timeoutMs, legacy, true);
+  });
+}
+
+/**
+ * While the first connect is in progress, give up at once (node-redis would otherwise retry forever and connect()
+ * would never settle). Once connected, reconnect in the background: the caller's strategy if it gave one, else
+ * capped exponential backoff, never giving up (also after a socket timeout).
+ */
+function strategy(isReady: () => boolean, userStrategy: unknown) {
+  return (retries: number, cause: Error) => {
+    if (!isReady()) return cause instanceof Error ? cause : new Error(String(cause));
+    if (userStrategy !== undefined) {
+      return typeof userStrategy === 'function'
+        ? (userStrategy as (r: number, c: Error) => number | false | Error)(retries, cause)
+        : (userStrategy as number | false);
+    }
+    return Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
+  };
+}
+
+function establish(
+  manager: Manager,
+  timeoutMs: number,
+  legacy: boolean,
+  dropPassword: boolean,
+): Promise<RedisClient | LegacyClient> {
+  const topology = manager.topology;
+  const what = topology.kind === 'single' ? 'Redis' : `the Redis ${topology.kind}`;
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    let settled = false;
+    let lastError: Error | undefined;
+    let down = false;
+    let handle: RedisClient | LegacyClient;
+    const options = manager.clientOptions(legacy) as Record<string, unknown>;
+    if (dropPassword) {
+      delete options.password;
+      if (typeof options.url === 'string') options.url = dropUrlPassword(options.url);
+    }
+    const socket = options.socket as Record<string, unknown>;
+    socket.reconnectStrategy = strategy(() => ready, socket.reconnectStrategy);
+
+    let client: RedisClient;
+    try {
+      client = (topology.kind === 'single' ? createClient(options) : createScaled(topology, options)) as RedisClient;
+    } catch (err) {
+      reject(coded('E_INVALID_CLIENT_OPTIONS', `Invalid Redis client options: ${redact((err as Error).message)}`));
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      void Promise.resolve(client.destroy()).catch(() => undefined);
+      reject(
+        coded(
+          ErrorCodes.CONNECTION_TIMED_OUT,
+          `Took too long to connect to ${what} at ${manager.url} (more than ${timeoutMs} ms). ` +
+            'Change the allowed time with the `timeout` input of getConnection.' +
+            (lastError ? ` Last error: ${redact(lastError.message)}` : ''),
+        ),
+      );
+    }, timeoutMs);
+
+    const onError = (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      if (!ready) lastError = e;
+      else reportFailure(manager, handle, 'error', e, `Error emitted from ${what}: ${redact(e.message)}`);
+    };
+    // node-redis 6 emits no `end` on an unexpected drop (v3 did). The first `reconnecting` of an outage is where
+    // the connection was lost: report it as 'end', as the original did, so `once('ready')` can follow.
+    const onDown = () => {
+      if (!ready || down) return;
+      down = true;
+      reportFailure(manager, handle, 'end', lastError, `${what} connection lost; reconnecting in the background.`);
+    };
+    const onUp = () => (down = false);
+    client.on('error', onError).on('reconnecting', onDown).on('ready', onUp);
+    if (topology.kind !== 'single') {
+      // Cluster nodes and Sentinel-managed clients report through their own events.
+      client
+        .on('node-error', onError)
+        .on('client-error', onError)
+        .on('node-reconnecting', onDown)
+        .on('node-ready', onUp);
+    }
+
+    client.connect().then(
+      () => {
+        ready = true;
+        if (settled) return void Promise.resolve(client.destroy()).catch(() => undefined);
+        settled = true;
+        clearTimeout(timer);
+        handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
+        const state: ConnectionState = {
+          manager,
+          released: false,
+          client,
+          watch: new ReplyWatch(manager.commandTimeout, () => resetHung(state, handle), topology.kind !== 'single'),
+          kind: topology.kind,
+        };
+        register(handle, state);
+        hideSecrets(client);
+        resolve(handle);
+      },
+      (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        void Promise.resolve(client.destroy()).catch(() => undefined);
+        reject(classify(lastError ?? err));
+      },
+    );
+  });
+}
+
+function dropUrlPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    if (!u.username) return url.replace(/\/\/[^@/]*@/, '//');
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+function legacyHooks(manager: Manager, timeoutMs: number) {
+  return {
+    release: (c: LegacyClient) => void releaseConnection(c),
+    duplicate: async () => {
+      if (manager.destroyed) throw coded('E_MANAGER_DESTROYED', 'The manager of this connection was destroyed.');
+      return (await openConnection(manager, timeoutMs, true)) as LegacyClient;
+    },
+  };
+}
+
+/** node-redis keeps its options in private fields; still, make `inspect` of a connection say nothing it holds. */
+function hideSecrets(client: RedisClient): void {
+  Object.defineProperty(client, inspect.custom, {
+    value: () => `RedisConnection { ready: ${client.isReady} }`,
+    enumerable: false,
+  });
+}
+
+/** The reset, when a connection's server stopped answering: reject what waits, reconnect in the background. */
+function resetHung(state: ConnectionState, handle: RedisClient | LegacyClient): void {
+  if (state.released) return;
+  reportFailure(
+    state.manager,
+    handle,
+    'error',
+    new NoReplyError(state.watch.timeoutMs),
+    `Redis did not answer within ${state.watch.timeoutMs} ms${state.kind === 'single' ? '; resetting the connection' : ''}.`,
+  );
+  if (state.kind !== 'single') return; // a Cluster or Sentinel client recovers its nodes itself
+  void Promise.resolve(state.client.destroy()).catch(() => undefined);
+  if (!state.released) state.client.connect().catch(() => undefined);
+}

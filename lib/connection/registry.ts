@@ -1,0 +1,83 @@
+/**
+ * The connection registry: what we know about each connection getConnection() made, kept beside it in a WeakMap,
+ * so any machine can tell ours from anything else, and a released one from a live one.
+ */
+import { coded } from '../errors';
+import type { LegacyClient } from '../legacy';
+import { redact, redactError } from '../secrets';
+import type { Topology } from '../topology';
+import type { RedisClient } from './client';
+import type { Manager } from './manager';
+import { NoReplyError, type ReplyWatch } from './reply-watch';
+
+export interface ConnectionState {
+  manager: Manager;
+  released: boolean;
+  /** The node-redis 6 client (the handle itself, or what a legacy handle wraps). */
+  client: RedisClient;
+  watch: ReplyWatch;
+  kind: Topology['kind'];
+}
+
+const states = new WeakMap<object, ConnectionState>();
+
+/** Record a new connection: `handle` is what the caller holds (the client, or the legacy wrapper around it). */
+export function register(handle: RedisClient | LegacyClient, state: ConnectionState): void {
+  states.set(handle, state);
+  if (handle !== state.client) states.set(state.client, state);
+  state.manager.connections.add(handle);
+}
+
+/** Run a command of a machine under its connection's reply bound. */
+export function bounded<T>(client: RedisClient, p: Promise<T>): Promise<T> {
+  const state = states.get(client);
+  return state ? state.watch.track(p) : p;
+}
+
+/** Why `value` cannot be used as a connection, or undefined when it can. */
+export function connectionProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return 'The connection must be a connection from getConnection().';
+  const state = states.get(value);
+  if (!state) return 'This is not a connection made by getConnection() of this pack.';
+  if (state.released) return 'This connection was already released.';
+  return undefined;
+}
+
+/** The live connection, or undefined when `value` is not one of ours or was released. */
+export function liveConnection(value: unknown): RedisClient | undefined {
+  const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
+  return state && !state.released ? state.client : undefined;
+}
+
+/** Which kind of connection this is: one server, a Cluster or a Sentinel group (undefined: not ours). */
+export function connectionKind(value: unknown): Topology['kind'] | undefined {
+  return typeof value === 'object' && value !== null ? states.get(value)?.kind : undefined;
+}
+
+/** Release a connection: mark it, forget it, close its socket at once. Returns false if it was not live. */
+export function releaseConnection(value: unknown): boolean {
+  const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
+  if (!state || state.released) return false;
+  state.released = true;
+  state.manager.connections.delete(value as RedisClient | LegacyClient);
+  state.watch.stop();
+  void Promise.resolve(state.client.destroy()).catch(() => undefined);
+  return true;
+}
+
+/** The `badConnection` report for a value that is not a live connection, or for a connection-level error. */
+export function badConnectionReport(reason: string | Error, connection?: unknown): { error: Error } {
+  if (typeof reason === 'string') return { error: coded('E_BAD_CONNECTION', reason) };
+  const state =
+    connection !== undefined && typeof connection === 'object' && connection !== null
+      ? states.get(connection)
+      : undefined;
+  if (state && reason.constructor.name === 'DisconnectsClientError' && Date.now() - state.watch.resetAt < 1000) {
+    return { error: new NoReplyError(state.watch.timeoutMs) };
+  }
+  return {
+    error: coded('E_BAD_CONNECTION', `The Redis connection is not usable: ${redact(reason.message)}`, {
+      originalError: redactError(reason),
+    }),
+  };
+}

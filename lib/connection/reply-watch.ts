@@ -1,0 +1,97 @@
+/**
+ * Bounds the wait for replies on one connection. node-redis 6 waits forever for a reply from a server that
+ * accepted the command and then hung (SIGSTOP, a stuck host): its own timeout covers only the write, and a
+ * socket timeout is reset by every write. So machine calls are counted here (no wrapper per call: a counter and
+ * one shared callback); if calls are waiting and no reply of ours has arrived for `timeoutMs`, the connection is
+ * reset: node-redis rejects every waiting command (→ `badConnection`) and the same connection reconnects in the
+ * background, working again as soon as the server answers.
+ */
+export class ReplyWatch {
+  #pending = 0;
+  #progress = 0;
+  #seen = 0;
+  #stalled = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** When the last reset happened (ms since epoch), 0 for never: it names the cause of the rejections. */
+  resetAt = 0;
+  readonly #done = () => {
+    this.#pending--;
+    this.#progress++;
+  };
+  /** Rejecters of waiting calls, when calls are rejected one by one rather than by a reset. */
+  readonly #waiting: Set<(err: Error) => void> | undefined;
+  constructor(
+    readonly timeoutMs: number,
+    private readonly onHang: () => void,
+    rejectEach = false,
+  ) {
+    if (rejectEach) this.#waiting = new Set();
+  }
+
+  track<T>(p: Promise<T>): Promise<T> {
+    this.#pending++;
+    if (!this.#timer) this.#start();
+    if (!this.#waiting) {
+      p.then(this.#done, this.#done);
+      return p;
+    }
+    // Cluster and Sentinel clients cannot be reset and reconnected as one: each waiting call is rejected instead.
+    const waiting = this.#waiting;
+    return new Promise<T>((resolve, reject) => {
+      waiting.add(reject);
+      p.then(
+        (v) => {
+          if (waiting.delete(reject)) this.#done();
+          resolve(v);
+        },
+        (err: unknown) => {
+          if (waiting.delete(reject)) this.#done();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  #start(): void {
+    const tick = Math.max(10, Math.min(500, this.timeoutMs / 4));
+    this.#seen = this.#progress;
+    this.#stalled = 0;
+    this.#timer = setInterval(() => {
+      if (this.#pending <= 0) return this.stop();
+      if (this.#progress !== this.#seen) {
+        this.#seen = this.#progress;
+        this.#stalled = 0;
+        return;
+      }
+      this.#stalled += tick;
+      if (this.#stalled < this.timeoutMs) return;
+      this.#stalled = 0;
+      this.resetAt = Date.now();
+      if (this.#waiting) {
+        const err = new NoReplyError(this.timeoutMs);
+        const waiting = [...this.#waiting];
+        this.#waiting.clear();
+        this.#pending -= waiting.length;
+        for (const reject of waiting) reject(err);
+      }
+      this.onHang();
+    }, tick);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** Redis accepted commands and then did not answer within the command timeout. */
+export class NoReplyError extends Error {
+  readonly code = 'E_REDIS_NO_REPLY';
+  constructor(ms: number) {
+    super(
+      `Redis did not answer within ${ms} ms (the server may be hung or overloaded). Change the bound with meta.commandTimeout.`,
+    );
+    this.name = 'NoReplyError';
+  }
+}
