@@ -30,7 +30,18 @@ const Pack = Object.assign(runnerPack, { promises, redis, machines, createClient
 
 export default Pack;
 export { machines, redis, createClient };
-export type { MemisClient, Database, Collection, ClientOptions, CollectionEvent, Listener } from './lib/facade';
+export type {
+  MemisClient,
+  Database,
+  Collection,
+  ClientOptions,
+  CollectionEvent,
+  CollectionEvents,
+  ClientEvents,
+  ChangeInfo,
+  EventSource,
+  Listener,
+} from './lib/facade-types';
 export type { Replica, ChangeType } from './lib/collections/replica';
 export type { LegacyClient, LegacyMulti } from './lib/legacy';
 export type { Manager, UnexpectedFailure, RedisClient } from './lib/connection';

@@ -5,14 +5,23 @@
  * deleteItem, subscribeCollection, destroyManager. One command connection and one subscriber connection per
  * client serve all of its collections.
  */
-import { EventEmitter } from 'node:events';
-import type { RedisClientOptions } from 'redis';
 import type { Manager, UnexpectedFailure } from './connection';
 import type { Replica } from './collections/replica';
 import { assertPlainObject } from './collections/codec';
+import { resolveClientArgs } from './client-args';
+import { Emitter } from './emitter';
 import { coded } from './errors';
+import type {
+  ClientEvents,
+  ClientOptions,
+  Collection,
+  CollectionEvent,
+  CollectionEvents,
+  Database,
+  MemisClient,
+} from './facade-types';
 import { machines } from './machines';
-import { connectionStringProblem, isDictionary } from './options';
+import { connectionStringProblem } from './options';
 import { redact } from './secrets';
 import type { Connection } from './shared';
 
@@ -20,31 +29,7 @@ const { createManager, getConnection, setItem, deleteItem, subscribeCollection, 
   Object.entries(machines).map(([k, m]) => [k, m.call]),
 ) as { [K in keyof typeof machines]: (typeof machines)[K]['call'] };
 
-/** Options of `createClient`: node-redis 6 client options, plus the facade's own. */
-export interface ClientOptions extends Omit<RedisClientOptions, 'modules' | 'functions' | 'scripts'> {
-  /** A Redis Cluster: `true` (the URL is a seed node) or `{ rootNodes: [{ url }] }`. */
-  cluster?: boolean | { rootNodes?: Array<Record<string, unknown>>; [option: string]: unknown };
-  /** A Sentinel group: `{ name, sentinelRootNodes: [{ host, port }] }`; the URL's credentials apply to the nodes. */
-  sentinel?: { name: string; sentinelRootNodes: Array<{ host: string; port: number }>; [option: string]: unknown };
-  /**
-   * How often (ms) each subscribed collection checks Redis for changes it missed (lost notifications, a restart).
-   * @default 1000
-   */
-  syncInterval?: number;
-  /**
-   * How long (ms) connecting may take before `set`/`del`/`subscribe` give up with an error.
-   * @default 5000
-   */
-  connectTimeout?: number;
-  /**
-   * How long (ms) to wait before retrying a subscription that could not be loaded (Redis unreachable).
-   * @default 1000
-   */
-  retryDelay?: number;
-}
-
-export type CollectionEvent = 'set' | 'expire' | 'delete';
-export type Listener<T> = (key: string, data: T) => void;
+export type { ClientOptions, Collection, CollectionEvent, Database, MemisClient } from './facade-types';
 
 /** Turn a machine's rejection into an Error that says what the facade was doing. */
 function failure(err: unknown, what: string): Error {
@@ -61,20 +46,26 @@ function failure(err: unknown, what: string): Error {
   return err as Error;
 }
 
-/** A memis client: databases of replicated collections over one Redis server. */
-export class MemisClient extends EventEmitter {
+/** The client behind the `MemisClient` interface. */
+export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
+  protected readonly eventNames = ['error'] as const;
+  protected readonly emitterKind = 'client';
   readonly #connectionString: string;
   readonly #meta: Record<string, unknown>;
   readonly #options: { syncInterval: number; connectTimeout: number; retryDelay: number };
   #manager: Promise<Manager> | undefined;
   #command: Promise<Connection> | undefined;
   #subscriber: Promise<Connection> | undefined;
-  readonly #databases = new Map<string, Database>();
+  readonly #databases = new Map<string, FacadeDatabase>();
   /** @internal */
-  readonly collections = new Set<Collection<object>>();
+  readonly collections = new Set<FacadeCollection<object>>();
   #quit = false;
 
-  constructor(connectionString: string, meta: Record<string, unknown>, options: ClientOptions = {}) {
+  constructor(
+    connectionString: string,
+    meta: Record<string, unknown>,
+    options: Pick<ClientOptions, 'syncInterval' | 'connectTimeout' | 'retryDelay'> = {},
+  ) {
     super();
     this.#connectionString = connectionString;
     this.#meta = meta;
@@ -90,7 +81,7 @@ export class MemisClient extends EventEmitter {
     if (typeof name !== 'string' || name === '')
       throw new TypeError('database(name): name must be a non-empty string.');
     let db = this.#databases.get(name);
-    if (!db) this.#databases.set(name, (db = new Database(this, name)));
+    if (!db) this.#databases.set(name, (db = new FacadeDatabase(this, name)));
     return db;
   }
 
@@ -109,8 +100,11 @@ export class MemisClient extends EventEmitter {
 
   /** @internal Report trouble: as an `error` event when someone listens, else ignored (never a crash). */
   report(err: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.emit('error', err);
   }
+
+  /** An `error` listener that throws has nowhere else to go: dropped, never a crash. */
+  protected listenerFailed(): void {}
 
   /** @internal */
   get options(): { syncInterval: number; connectTimeout: number; retryDelay: number } {
@@ -152,11 +146,11 @@ export class MemisClient extends EventEmitter {
   }
 }
 
-/** A namespace of collections. */
-export class Database {
-  readonly #collections = new Map<string, Collection<object>>();
+/** The database behind the `Database` interface. */
+export class FacadeDatabase implements Database {
+  readonly #collections = new Map<string, FacadeCollection<object>>();
   constructor(
-    readonly client: MemisClient,
+    readonly client: FacadeClient,
     readonly name: string,
   ) {}
 
@@ -165,51 +159,33 @@ export class Database {
     if (typeof name !== 'string' || name === '')
       throw new TypeError('collection(name): name must be a non-empty string.');
     let c = this.#collections.get(name);
-    if (!c) this.#collections.set(name, (c = new Collection<object>(this.client, this.name, name)));
+    if (!c) this.#collections.set(name, (c = new FacadeCollection<object>(this.client, this.name, name)));
     return c as unknown as Collection<T>;
   }
 }
 
-const EVENTS: ReadonlySet<string> = new Set<CollectionEvent>(['set', 'expire', 'delete']);
-
-/** A replicated collection: write with `set`/`del`, follow with `on(...)` + `subscribe()`, read the local copy. */
-export class Collection<T extends object = Record<string, unknown>> {
-  readonly #listeners: Record<CollectionEvent, Array<Listener<T>>> = { set: [], expire: [], delete: [] };
+/** The collection behind the `Collection` interface. */
+export class FacadeCollection<T extends object = Record<string, unknown>>
+  extends Emitter<CollectionEvents<T>>
+  implements Collection<T>
+{
+  protected readonly eventNames = ['set', 'expire', 'delete'] as const;
+  protected readonly emitterKind = 'collection';
   #replica: Replica | undefined;
   #subscribing: Promise<void> | undefined;
   #stopped = false;
 
   constructor(
-    private readonly client: MemisClient,
+    private readonly client: FacadeClient,
     readonly database: string,
     readonly name: string,
-  ) {}
-
-  /** Listen for `set` (added or changed), `expire` (TTL ran out; last copy) or `delete` (deleted; last copy). */
-  on(event: CollectionEvent, listener: Listener<T>): this {
-    if (!EVENTS.has(event))
-      throw new TypeError(`Unknown collection event "${String(event)}"; use set, expire or delete.`);
-    if (typeof listener !== 'function') throw new TypeError('The listener must be a function.');
-    this.#listeners[event].push(listener);
-    return this;
+  ) {
+    super();
   }
 
-  /** Remove a listener added with `on` or `multi`. */
-  off(event: CollectionEvent, listener: Listener<T>): this {
-    const list = this.#listeners[event];
-    const i = list ? list.indexOf(listener) : -1;
-    if (i >= 0) list.splice(i, 1);
-    return this;
-  }
-
-  /** One listener for several events, named in a space-separated string: `multi('expire delete', fn)`. */
-  multi(events: string, listener: Listener<T>): this {
-    const names = String(events).split(/\s+/).filter(Boolean);
-    if (names.length === 0) throw new TypeError('multi(events, listener): name at least one event.');
-    for (const e of names)
-      if (!EVENTS.has(e)) throw new TypeError(`Unknown collection event "${e}"; use set, expire or delete.`);
-    for (const e of names) this.on(e as CollectionEvent, listener);
-    return this;
+  /** A throwing listener must not stop other listeners or lose later changes: it goes to the client's `error`. */
+  protected listenerFailed(err: Error): void {
+    this.client.report(err);
   }
 
   /**
@@ -219,7 +195,7 @@ export class Collection<T extends object = Record<string, unknown>> {
   subscribe(): Promise<void> {
     if (this.#subscribing) return this.#subscribing;
     this.#stopped = false;
-    this.client.collections.add(this as unknown as Collection<object>);
+    this.client.collections.add(this as unknown as FacadeCollection<object>);
     const p = this.#subscribeLoop();
     p.catch(() => undefined); // a caller that does not await must not get an unhandled rejection
     this.#subscribing = p;
@@ -258,25 +234,15 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   #emit(type: CollectionEvent, key: string, data: T): void {
-    const list = this.#listeners[type];
-    if (list.length === 0) return;
-    // A snapshot of the list only when there are several (a listener may remove itself); this runs per change.
-    const listeners = list.length === 1 ? list : list.slice();
-    for (let i = 0; i < listeners.length; i++) {
-      try {
-        listeners[i]!(key, data);
-      } catch (err) {
-        // A throwing listener must not stop other listeners or lose later changes.
-        this.client.report(err instanceof Error ? err : new Error(String(err)));
-      }
-    }
+    if (this.listenerCount(type) === 0) return;
+    this.emit(type, key, data, { event: type, database: this.database, collection: this.name });
   }
 
   /** Stop following; the local copy is dropped. */
   async unsubscribe(): Promise<void> {
     this.#stopped = true;
     this.#subscribing = undefined;
-    this.client.collections.delete(this as unknown as Collection<object>);
+    this.client.collections.delete(this as unknown as FacadeCollection<object>);
     const replica = this.#replica;
     this.#replica = undefined;
     await replica?.end();
@@ -341,36 +307,19 @@ export class Collection<T extends object = Record<string, unknown>> {
 }
 
 /**
- * Create a memis client. Takes a URL string, node-redis 6 client options (`{ url }` or `{ socket: { host, port } }`,
- * `password`, `database`…, plus the facade's `syncInterval`, `connectTimeout`), `(url, options)`, or memis'
- * `(port, host, options)`.
+ * Create a memis client. Takes every form node-redis v3's `createClient` took (memis promised "the same arguments
+ * as the default redis client"): `(options)`, `(port, host, options)`, `(port, options)`, `(url, options)`,
+ * `(socketPath, options)`, with `{ url, host, port, path, db, password, user, tls, family }` and v3's other
+ * option names, plus node-redis 6 options and the facade's own (`syncInterval`, `connectTimeout`, `retryDelay`).
+ * Anything it cannot honour (an unknown option, an unusable port, conflicting values) is a TypeError naming it.
  */
 export function createClient(options?: ClientOptions): MemisClient;
 export function createClient(url: string, options?: ClientOptions): MemisClient;
-export function createClient(port: number, host?: string, options?: ClientOptions): MemisClient;
-export function createClient(
-  a?: string | number | ClientOptions,
-  b?: string | ClientOptions,
-  c?: ClientOptions,
-): MemisClient {
-  let opts: ClientOptions;
-  if (typeof a === 'string') opts = { ...((b as ClientOptions | undefined) ?? {}), url: a };
-  else if (typeof a === 'number')
-    opts = {
-      ...(c ?? {}),
-      socket: { ...((c?.socket as object) ?? {}), port: a, host: (b as string | undefined) ?? '127.0.0.1' },
-    };
-  else if (a === undefined || isDictionary(a)) opts = { ...(a ?? {}) };
-  else throw new TypeError('createClient: pass a redis:// URL, an options object, or (port, host, options).');
-  const { url, syncInterval, connectTimeout, retryDelay, ...meta } = opts;
-  const socket = (meta.socket ?? {}) as { host?: string; port?: number; tls?: boolean };
-  const connectionString =
-    url ?? `${socket.tls ? 'rediss' : 'redis'}://${socket.host ?? '127.0.0.1'}:${socket.port ?? 6379}`;
+export function createClient(port: number | `${number}`, host?: string, options?: ClientOptions): MemisClient;
+export function createClient(port: number | `${number}`, options?: ClientOptions): MemisClient;
+export function createClient(...args: unknown[]): MemisClient {
+  const { connectionString, meta, facade } = resolveClientArgs(args);
   const problem = connectionStringProblem(connectionString);
   if (problem) throw new TypeError(`createClient: ${problem}`);
-  return new MemisClient(connectionString, meta as Record<string, unknown>, {
-    syncInterval,
-    connectTimeout,
-    retryDelay,
-  });
+  return new FacadeClient(connectionString, meta, facade);
 }

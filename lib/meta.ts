@@ -125,6 +125,26 @@ export function v3ReconnectStrategy(
   };
 }
 
+/** v3 options translated to node-redis 6 ones by `translateMeta`. */
+const V3_TRANSLATED = new Set([
+  'auth_pass',
+  'db',
+  'connect_timeout',
+  'retry_strategy',
+  'max_attempts',
+  'retry_max_delay',
+  'enable_offline_queue',
+  'socket_nodelay',
+  'socket_keepalive',
+  'tls',
+  'socket_initial_delay',
+]);
+
+/** Every option name `meta` knows (node-redis 6, translated v3, ignored v3, this pack's own). */
+export function metaOptionNames(): string[] {
+  return [...V6_KEYS, ...V3_TRANSLATED, ...Object.keys(V3_IGNORED), ...OWN_KEYS];
+}
+
 /**
  * Translate `meta` into node-redis 6 client options (a fresh object; `meta` is not changed).
  * Throws (an `E_INVALID_INPUT` error naming the key) only for a translated option of the wrong type.
@@ -140,21 +160,7 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
       continue;
     } else if (key in V3_IGNORED) {
       warnOnce(key, V3_IGNORED[key]!);
-    } else if (
-      ![
-        'auth_pass',
-        'db',
-        'connect_timeout',
-        'retry_strategy',
-        'max_attempts',
-        'retry_max_delay',
-        'enable_offline_queue',
-        'socket_nodelay',
-        'socket_keepalive',
-        'tls',
-        'socket_initial_delay',
-      ].includes(key)
-    ) {
+    } else if (!V3_TRANSLATED.has(key)) {
       warnOnce(key, 'not a node-redis option');
     }
   }

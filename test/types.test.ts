@@ -50,3 +50,53 @@ describe('types hold the contract', () => {
     assert.equal(url, 'redis://127.0.0.1:6380');
   });
 });
+
+describe('the facade contract holds at compile time', () => {
+  it('accepts only known events and listeners of the right type; internals are not public', () => {
+    interface Artist {
+      genre: string;
+    }
+    // Never connects: createClient is lazy and nothing below writes.
+    const client = Pack.createClient({ port: 1 });
+    const artists = client.database('d').collection<Artist>('artists');
+    const seen: string[] = [];
+    // memis callers' chains keep working
+    artists
+      .on('set', (key, data, info) => seen.push(`${key}:${data.genre}:${info.event}`))
+      .on('delete', (key) => seen.push(key))
+      .multi('expire delete', (_key, data) => seen.push(data.genre))
+      .once('expire', function () {
+        // listeners are called with the collection as `this`
+        seen.push(String(this.size));
+      });
+    // @ts-expect-error: `sett` is not a collection event
+    assert.throws(() => artists.on('sett', () => undefined), /Unknown collection event "sett"/);
+    // @ts-expect-error: the key is a string
+    artists.on('set', (key: number) => key);
+    // @ts-expect-error: data is an Artist, which has no `name`
+    artists.on('set', (_key, data) => data.name);
+    // @ts-expect-error: `gone` is not an event
+    assert.throws(() => artists.multi('expire gone', () => undefined), /Unknown collection event "gone"/);
+    // @ts-expect-error: at least one event
+    assert.throws(() => artists.multi('', () => undefined), /name at least one event/);
+    client.on('error', (err) => seen.push(err.message));
+    // @ts-expect-error: the client's error listener gets an Error
+    client.on('error', (err: string) => err);
+    // @ts-expect-error: the client has no `ready` event
+    assert.throws(() => client.on('ready', () => undefined), /Unknown client event "ready"/);
+    // @ts-expect-error: internal
+    void client.report;
+    // @ts-expect-error: internal
+    void client.collections;
+    // @ts-expect-error: internal
+    void client.commandConnection;
+    // @ts-expect-error: internal
+    void artists.replica;
+    // @ts-expect-error: an item is an object
+    void client.database('d').collection<string>('c');
+    // @ts-expect-error: data must be an Artist
+    void (() => artists.set('k', { genre: 1 }));
+    assert.deepEqual(seen, []);
+    assert.equal(artists.listenerCount('delete'), 2);
+  });
+});

@@ -1,0 +1,209 @@
+/**
+ * The facade's contract: what `createClient()` returns, as interfaces and event maps. The classes in
+ * lib/facade.ts implement these; only these are exported from the package, so the implementation's internals
+ * (connections, replicas, reporting) are not part of the public types.
+ */
+import type { RedisClientOptions } from 'redis';
+import type { ConnectionOptions } from 'node:tls';
+import type { EventList, EventMap, EventNames, ListenerOf } from './emitter';
+
+/** The events of a collection. */
+export type CollectionEvent = 'set' | 'expire' | 'delete';
+
+/** What a collection listener gets besides the key and the item. */
+export interface ChangeInfo {
+  /** The event being delivered (useful in a listener added with `multi`). */
+  event: CollectionEvent;
+  /** The database of the collection. */
+  database: string;
+  /** The collection's name. */
+  collection: string;
+}
+
+/** The arguments of every collection listener. */
+export type ChangeArgs<T> = [key: string, data: T, info: ChangeInfo];
+
+/** A collection's events and the arguments their listeners get. */
+export type CollectionEvents<T> = {
+  /** An item was added, or its contents changed (and once per item when `subscribe()` loads the collection). */
+  set: ChangeArgs<T>;
+  /** An item's TTL ran out; `data` is the last copy this process held. */
+  expire: ChangeArgs<T>;
+  /** An item was deleted; `data` is the last copy this process held. */
+  delete: ChangeArgs<T>;
+};
+
+/** A client's events and the arguments their listeners get. */
+export type ClientEvents = {
+  /**
+   * Connection trouble and errors thrown by collection listeners. Without a listener they are dropped: they
+   * never crash the process.
+   */
+  error: [err: Error];
+};
+
+/** A collection listener (`this` is the collection). */
+export type Listener<T extends object, K extends CollectionEvent = CollectionEvent> = ListenerOf<
+  CollectionEvents<T>,
+  K,
+  Collection<T>
+>;
+
+/**
+ * Typed events: `on`, `once`, `off` and `multi` accept only the events of `E`, with listeners of the right type.
+ * Listeners are called with the emitter as `this`; one that throws does not stop the others.
+ */
+export interface EventSource<E extends EventMap> {
+  /** Add a listener. Returns the emitter, so calls chain: `c.on('set', f).on('delete', g)`. */
+  on<K extends keyof E & string>(event: K, listener: ListenerOf<E, K, this>): this;
+  /** Add a listener that is removed after its first call. */
+  once<K extends keyof E & string>(event: K, listener: ListenerOf<E, K, this>): this;
+  /** Remove a listener added with `on`, `once` or `multi`. */
+  off<K extends keyof E & string>(event: K, listener: ListenerOf<E, K, this>): this;
+  /** Alias of `off`. */
+  removeListener<K extends keyof E & string>(event: K, listener: ListenerOf<E, K, this>): this;
+  /**
+   * One listener for several events named in a space-separated string: `multi('expire delete', fn)`. An unknown
+   * name fails to compile (and throws a TypeError at run time).
+   */
+  multi<S extends string>(
+    events: EventList<S, keyof E & string>,
+    listener: ListenerOf<E, EventNames<S> & keyof E, this>,
+  ): this;
+  /** How many listeners an event has. */
+  listenerCount(event: keyof E & string): number;
+}
+
+/** A replicated collection: write with `set`/`del`, follow with `on(...)` + `subscribe()`, read the local copy. */
+export interface Collection<T extends object = Record<string, unknown>> extends EventSource<CollectionEvents<T>> {
+  /** The database this collection belongs to. */
+  readonly database: string;
+  /** The collection's name. */
+  readonly name: string;
+  /**
+   * Start following the collection. Resolves once the local copy is loaded (listeners have then had `set` for
+   * every item). While Redis is unreachable it keeps trying; it rejects only if the client quits first.
+   */
+  subscribe(): Promise<void>;
+  /** Stop following; the local copy is dropped. */
+  unsubscribe(): Promise<void>;
+  /**
+   * Write an item (a plain object of JSON values) with an optional TTL in seconds. Resolves once Redis has it;
+   * rejects with an error naming the key for data it cannot store, or when Redis is unreachable or refuses.
+   */
+  set(key: string, data: T, ttl?: number): Promise<void>;
+  /** Delete an item. Resolves with whether there was one. */
+  del(key: string): Promise<boolean>;
+  /** The local copy of an item (after `subscribe()`), or undefined. */
+  get(key: string): T | undefined;
+  /** The item keys in the local copy. */
+  keys(): string[];
+  /** How many items the local copy holds. */
+  readonly size: number;
+}
+
+/** A namespace of collections. */
+export interface Database {
+  /** The client this database belongs to. */
+  readonly client: MemisClient;
+  /** The database's name. */
+  readonly name: string;
+  /** A collection of items of type `T` (plain objects). The same name gives the same collection. */
+  collection<T extends object = Record<string, unknown>>(name: string): Collection<T>;
+}
+
+/** A memis client: databases of replicated collections over one Redis server (or Cluster, or Sentinel group). */
+export interface MemisClient extends EventSource<ClientEvents> {
+  /** A database: a namespace of collections. The same name gives the same database. */
+  database(name: string): Database;
+  /** Close every subscription and connection. Pending subscriptions reject; nothing keeps running. */
+  quit(): Promise<void>;
+  /** Whether `quit()` was called. */
+  readonly closed: boolean;
+}
+
+/**
+ * Options of `createClient`: where the server is (node-redis v3 names or node-redis 6 ones), the facade's own
+ * timings, and any node-redis 6 client option.
+ */
+export interface ClientOptions extends Omit<RedisClientOptions, 'modules' | 'functions' | 'scripts'> {
+  /**
+   * A `redis://`, `rediss://` or `unix://` URL. Its host, port, credentials and database (`/3` or `?db=3`) win over
+   * the same options given beside it, as in node-redis v3.
+   */
+  url?: string;
+  /**
+   * The server's host name or address (node-redis v3 name; node-redis 6 says `socket.host`).
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * The server's port: a number or a numeric string (node-redis v3 name; node-redis 6 says `socket.port`).
+   * @default 6379
+   */
+  port?: number | string;
+  /** A unix socket path to connect to instead of host and port (node-redis v3 name; 6 says `socket.path`). */
+  path?: string;
+  /**
+   * The database number (node-redis v3 name; node-redis 6 says `database`).
+   * @default 0
+   */
+  db?: number | string;
+  /** The ACL user name (node-redis v3 name; node-redis 6 says `username`). */
+  user?: string;
+  /** The password (node-redis v3's old name; `password` wins when both are given). */
+  auth_pass?: string;
+  /**
+   * TLS: `true`, or TLS connection options (`ca`, `cert`, `key`, `servername`…), as node-redis v3 took them.
+   * @default false
+   */
+  tls?: boolean | ConnectionOptions;
+  /**
+   * The IP family to connect with (node-redis v3: `'IPv4'` / `'IPv6'`; or 4 / 6).
+   * @default 'IPv4'
+   */
+  family?: 'IPv4' | 'IPv6' | 4 | 6;
+  /** node-redis v3's connect timeout (ms); becomes `socket.connectTimeout`. */
+  connect_timeout?: number;
+  /** node-redis v3's reconnect strategy; becomes `socket.reconnectStrategy` (see the README's `meta` table). */
+  retry_strategy?: (options: {
+    attempt: number;
+    total_retry_time: number;
+    error: Error;
+    times_connected: number;
+  }) => number | Error | null | undefined;
+  /** node-redis v3: stop reconnecting after this many attempts. */
+  max_attempts?: number;
+  /** node-redis v3: the longest delay (ms) between reconnection attempts. */
+  retry_max_delay?: number;
+  /** node-redis v3: TCP no-delay. */
+  socket_nodelay?: boolean;
+  /** node-redis v3: TCP keep-alive. */
+  socket_keepalive?: boolean;
+  /** node-redis v3: the keep-alive initial delay (ms). */
+  socket_initial_delay?: number;
+  /** A Redis Cluster: `true` (the URL is a seed node) or `{ rootNodes: [{ url }] }`. */
+  cluster?: boolean | { rootNodes?: Array<Record<string, unknown>>; [option: string]: unknown };
+  /** A Sentinel group: `{ name, sentinelRootNodes: [{ host, port }] }`; the URL's credentials apply to the nodes. */
+  sentinel?: { name: string; sentinelRootNodes: Array<{ host: string; port: number }>; [option: string]: unknown };
+  /**
+   * How long (ms) a command may wait for a reply before it fails (a server that stopped answering).
+   * @default 5000
+   */
+  commandTimeout?: number;
+  /**
+   * How often (ms) each subscribed collection checks Redis for changes it missed (lost notifications, a restart).
+   * @default 1000
+   */
+  syncInterval?: number;
+  /**
+   * How long (ms) connecting may take before `set`/`del`/`subscribe` give up with an error.
+   * @default 5000
+   */
+  connectTimeout?: number;
+  /**
+   * How long (ms) to wait before retrying a subscription that could not be loaded (Redis unreachable).
+   * @default 1000
+   */
+  retryDelay?: number;
+}
