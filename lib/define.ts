@@ -111,6 +111,17 @@ export type ExitBuilders<E extends ExitDefs> = {
 /** Names of the exits other than `success`. */
 export type OtherExits<E extends ExitDefs> = Exclude<keyof E & string, 'success'>;
 
+/**
+ * How the machine was called: through the `machine` runner (`Pack.<machine>`: `.exec`, `.switch`, `await`,
+ * `m(argins, cb)`) or through `Pack.promises`. Machines whose defaults differ by face read it (getConnection:
+ * see README "Migrating from machinepack-redis").
+ */
+export interface CallContext {
+  face: 'runner' | 'promises';
+}
+const RUNNER_CONTEXT: CallContext = Object.freeze({ face: 'runner' });
+const PROMISES_CONTEXT: CallContext = Object.freeze({ face: 'promises' });
+
 export interface MachineDef<I extends InputDefs, E extends ExitDefs, Sync extends boolean = false> {
   friendlyName: string;
   description: string;
@@ -120,7 +131,11 @@ export interface MachineDef<I extends InputDefs, E extends ExitDefs, Sync extend
   sync?: Sync;
   inputs: I;
   exits: E;
-  fn: (inputs: InputsOf<I>, exits: ExitBuilders<E>) => Sync extends true ? OutcomeOf<E> : Promise<OutcomeOf<E>>;
+  fn: (
+    inputs: InputsOf<I>,
+    exits: ExitBuilders<E>,
+    context: CallContext,
+  ) => Sync extends true ? OutcomeOf<E> : Promise<OutcomeOf<E>>;
 }
 
 /** A built definition: the metadata, plus the promise face and a factory for the runner's definition. */
@@ -166,7 +181,11 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
   const defaults = inputNames
     .filter((n) => def.inputs[n]!.defaultsTo !== undefined)
     .map((n) => [n, def.inputs[n]!.defaultsTo] as const);
-  const fn = def.fn as (inputs: Record<string, unknown>, exits: unknown) => Outcome | Promise<Outcome>;
+  const fn = def.fn as (
+    inputs: Record<string, unknown>,
+    exits: unknown,
+    context: CallContext,
+  ) => Outcome | Promise<Outcome>;
 
   function settle(outcome: Outcome): unknown {
     if (!(outcome instanceof Outcome)) {
@@ -200,7 +219,11 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
     return inputs;
   }
 
-  const call = (async (argins: unknown) => settle(await fn(prepare(argins), builders))) as Machine<I, E, Sync>['call'];
+  const call = (async (argins: unknown) => settle(await fn(prepare(argins), builders, PROMISES_CONTEXT))) as Machine<
+    I,
+    E,
+    Sync
+  >['call'];
 
   function runnerDef(): Record<string, unknown> {
     const { fn: _fn, inputs, exits, ...meta } = def;
@@ -219,7 +242,7 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
         };
         let result: Outcome | Promise<Outcome>;
         try {
-          result = fn(inputs, builders);
+          result = fn(inputs, builders, RUNNER_CONTEXT);
         } catch (err) {
           return runnerExits.error!(err);
         }

@@ -8,7 +8,12 @@
  * numbers, arrays, null); HGETALL is turned into an object (null when empty), as v3 did.
  */
 import { EventEmitter } from 'node:events';
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 import type { RedisClient } from './connection/client';
+// registry imports only types from this file: no cycle at run time.
+import { bounded } from './connection/registry';
+import type { CallContext } from './define';
 
 export type Callback<T = unknown> = (err: Error | null, reply?: T) => void;
 type Arg = string | Buffer;
@@ -145,7 +150,9 @@ export class LegacyClient extends EventEmitter {
   }
 
   #send(command: string, args: Arg[], cb: Callback | undefined): void {
-    this.client.sendCommand([command, ...args]).then(
+    // Bounded by the connection's reply watch (meta.commandTimeout): a callback is always called, also when the
+    // server hangs or stays down (v3 queued commands while disconnected; so do we, but not forever).
+    bounded(this.client, this.client.sendCommand([command, ...args])).then(
       (reply) => cb?.(null, shape(command, reply)),
       (err: Error) => (cb ? cb(err) : this.#error(err)),
     );
@@ -153,7 +160,7 @@ export class LegacyClient extends EventEmitter {
 
   /** Change the database; node-redis re-selects it after a reconnect. */
   select(db: number | string, cb?: Callback): boolean {
-    this.client.select(Number(db)).then(
+    bounded(this.client, this.client.select(Number(db))).then(
       () => cb?.(null, 'OK'),
       (err: Error) => (cb ? cb(err) : this.#error(err)),
     );
@@ -329,8 +336,8 @@ export class LegacyMulti {
   exec(cb?: Callback<unknown[]>): boolean {
     const m = this.client.multi();
     for (const [name, args] of this.#queue) m.addCommand([name, ...args]);
-    const run = this.pipelineOnly ? m.execAsPipeline() : m.exec();
-    (run as Promise<unknown[]>).then(
+    const run = (this.pipelineOnly ? m.execAsPipeline() : m.exec()) as Promise<unknown[]>;
+    bounded(this.client, run).then(
       (replies) =>
         cb?.(
           null,
@@ -371,3 +378,95 @@ export interface LegacyMulti {
   [command: string]: any;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
+
+/** The name the original was published under: callers requiring it were written against node-redis v3 clients. */
+export const ORIGINAL_NAME = 'machinepack-redis';
+
+/** This package's folder (the nearest one above this file with a package.json), resolved through symlinks. */
+function ownPackageDir(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) return __dirname;
+    dir = up;
+  }
+  return dir;
+}
+
+interface LoadedModule {
+  filename: string;
+  children?: LoadedModule[];
+}
+
+/**
+ * Whether this copy of the package was loaded under the name `machinepack-redis` (installed through an npm
+ * `overrides` entry or alias such as `"machinepack-redis": "npm:machinepack-redis-ts@^0.1.0"`). Two signs, either
+ * is enough:
+ * - its folder is `node_modules/machinepack-redis` (npm and yarn installs of an alias, override or tarball);
+ * - a module that required it resolves the name `machinepack-redis` to this folder (symlinked installs: pnpm,
+ *   `file:` folders, `npm link`), found through the loader's record of who required whom.
+ * Pure: the inputs are given, so the rule is testable without installing anything.
+ */
+export function detectLoadedAsOriginal(
+  packageDir: string,
+  modules: Iterable<LoadedModule>,
+  resolvePackageDir: (fromDir: string) => string | undefined,
+): boolean {
+  if (path.basename(packageDir) === ORIGINAL_NAME && path.basename(path.dirname(packageDir)) === 'node_modules')
+    return true;
+  const inside = (f: string) => f.startsWith(packageDir + path.sep);
+  const checked = new Set<string>();
+  for (const m of modules) {
+    if (!m.filename || inside(m.filename) || !m.children?.some((c) => inside(c.filename))) continue;
+    const from = path.dirname(m.filename);
+    if (checked.has(from)) continue;
+    checked.add(from);
+    if (resolvePackageDir(from) === packageDir) return true;
+  }
+  return false;
+}
+
+let detected: { modules: number; result: boolean } | undefined;
+
+/** {@link detectLoadedAsOriginal} for this process (memoized until more modules are loaded). */
+export function loadedAsOriginal(): boolean {
+  const cache = require.cache as Record<string, LoadedModule | undefined>;
+  const count = Object.keys(cache).length;
+  if (detected && (detected.result || detected.modules === count)) return detected.result;
+  let packageDir: string;
+  try {
+    packageDir = realpathSync(ownPackageDir());
+  } catch {
+    packageDir = ownPackageDir();
+  }
+  const result = detectLoadedAsOriginal(
+    packageDir,
+    Object.values(cache).filter((m): m is LoadedModule => m !== undefined),
+    (fromDir) => {
+      try {
+        return path.dirname(realpathSync(require.resolve(`${ORIGINAL_NAME}/package.json`, { paths: [fromDir] })));
+      } catch {
+        return undefined;
+      }
+    },
+  );
+  detected = { modules: count, result };
+  return result;
+}
+
+/**
+ * Whether getConnection hands out a v3-style connection. `meta.legacyMode` (true or false) on the call wins,
+ * then the manager's; without either, runner-face calls (`Pack.getConnection(...)`: how every caller of the
+ * original calls) get one when the package was loaded as `machinepack-redis`, and `Pack.promises` calls never do.
+ */
+export function wantsLegacy(
+  callMeta: Record<string, unknown> | undefined,
+  managerMeta: Record<string, unknown> | undefined,
+  context: CallContext,
+): boolean {
+  for (const meta of [callMeta, managerMeta]) {
+    const v = meta?.legacyMode;
+    if (v === true || v === false) return v;
+  }
+  return context.face === 'runner' && loadedAsOriginal();
+}

@@ -37,8 +37,16 @@ const V6_KEYS = new Set([
 /** Options of this pack, read elsewhere (not client options). */
 const OWN_KEYS = new Set(['legacyMode', 'cluster', 'sentinel', 'commandTimeout']);
 
-/** Keys Sails and its adapters put in a datastore config, meaningless to a Redis client (the URL carries them). */
+/**
+ * Keys Sails, its hooks and its adapters pass in `meta` routinely, meaningless to a Redis client: dropped quietly.
+ * - a datastore config (sails-hook-orm, sails-redis): identity, adapter, url, schema…, `onUnexpectedFailure`;
+ * - the session config (Sails' session hook passes all of `sails.config.session` but host/port/pass/db/url/
+ *   adapter/prefix): express-session's and connect-redis' options, Sails' own `isSessionDisabled`,
+ *   `handleConstructingSessionStore`, `routesDisabled`;
+ * - the sockets adapter options (sails-hook-sockets): socket.io-redis' options and the admin bus' client names.
+ */
 const SAILS_KEYS = new Set([
+  // datastore
   'identity',
   'adapter',
   'url',
@@ -47,24 +55,84 @@ const SAILS_KEYS = new Set([
   'path',
   'schema',
   'user',
+  'pass',
   'sessionKey',
   'prefix',
-  'onRedisDisconnect',
-  'onRedisReconnect',
   'adapterType',
   'migrate',
+  'onUnexpectedFailure',
+  // session (express-session, connect-redis, Sails)
+  'secret',
+  'cookie',
+  'isSessionDisabled',
+  'handleConstructingSessionStore',
+  'routesDisabled',
+  'resave',
+  'saveUninitialized',
+  'rolling',
+  'proxy',
+  'genid',
+  'unset',
+  'store',
+  'client',
+  'key',
+  'ttl',
+  'disableTTL',
+  'disableTouch',
+  'scanCount',
+  'serializer',
+  'logErrors',
+  // sockets (sails-hook-sockets, socket.io-redis)
+  'onRedisDisconnect',
+  'onRedisReconnect',
+  'pubClient',
+  'subClient',
+  'pubClientName',
+  'subClientName',
+  'subEvent',
+  'requestsTimeout',
+  'publishOnSpecificResponseChannel',
+  'parser',
 ]);
+
+/**
+ * Keys only an express-session config has: `meta` holding one of them is Sails' session config, whose `name` is
+ * the session cookie's name (`sails.sid`), not a name for the Redis connection.
+ */
+const SESSION_MARKERS = [
+  'secret',
+  'cookie',
+  'isSessionDisabled',
+  'handleConstructingSessionStore',
+  'saveUninitialized',
+];
 
 /** v3 options that have no effect on node-redis 6, and why (the README's table says the same). */
 const V3_IGNORED: Record<string, string> = {
-  no_ready_check: 'node-redis 6 has no INFO ready check; a connection is ready when its handshake is done',
+  family: 'pass `socket.family` instead',
+  rename_commands: 'not supported by node-redis 6',
+};
+
+/**
+ * v3 options whose default (false) is what node-redis 6 does anyway: silent when false (sails-redis passes them
+ * in every datastore config), a warning when set to ask for something we do not do.
+ */
+const V3_IGNORED_WHEN_SET: Record<string, string> = {
   return_buffers: 'node-redis 6 returns strings; ask for Buffers per command with a type mapping instead',
   detect_buffers: 'node-redis 6 returns strings; ask for Buffers per command with a type mapping instead',
   string_numbers: 'node-redis 6 returns numbers as RESP gives them',
-  family: 'pass `socket.family` instead',
-  prefix: 'key prefixes are not applied by this pack',
-  rename_commands: 'not supported by node-redis 6',
 };
+
+/** v3 options with nothing to do on node-redis 6, and nothing lost: always silent. */
+const V3_SILENT = new Set([
+  // v3's INFO ready check: node-redis 6 is ready when its handshake is done, and a LOADING server is retried.
+  'no_ready_check',
+]);
+
+/** Whether `meta` is an express-session config (see SESSION_MARKERS). */
+export function isSessionConfig(meta: Record<string, unknown>): boolean {
+  return SESSION_MARKERS.some((k) => meta[k] !== undefined);
+}
 
 const warned = new Set<string>();
 function warnOnce(key: string, why: string): void {
@@ -142,7 +210,14 @@ const V3_TRANSLATED = new Set([
 
 /** Every option name `meta` knows (node-redis 6, translated v3, ignored v3, this pack's own). */
 export function metaOptionNames(): string[] {
-  return [...V6_KEYS, ...V3_TRANSLATED, ...Object.keys(V3_IGNORED), ...OWN_KEYS];
+  return [
+    ...V6_KEYS,
+    ...V3_TRANSLATED,
+    ...Object.keys(V3_IGNORED),
+    ...Object.keys(V3_IGNORED_WHEN_SET),
+    ...V3_SILENT,
+    ...OWN_KEYS,
+  ];
 }
 
 /**
@@ -152,19 +227,27 @@ export function metaOptionNames(): string[] {
 export function translateMeta(meta: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const socket: Record<string, unknown> = isDictionary(meta.socket) ? { ...meta.socket } : {};
+  const session = isSessionConfig(meta);
   for (const [key, value] of Object.entries(meta)) {
     if (value === undefined) continue;
-    if (V6_KEYS.has(key)) {
+    if (key === 'name' && session) {
+      continue; // the session cookie's name (see SESSION_MARKERS)
+    } else if (key === 'socket' && typeof value === 'string') {
+      // sails-hook-sockets' `socket` (a unix socket path for socket.io-redis' own clients); v3 ignored it too.
+      warnOnce(key, 'a unix socket path here is not used; give a unix:///path/to/redis.sock connection string');
+    } else if (V6_KEYS.has(key)) {
       if (key !== 'socket') out[key] = value;
-    } else if (OWN_KEYS.has(key) || SAILS_KEYS.has(key)) {
+    } else if (OWN_KEYS.has(key) || SAILS_KEYS.has(key) || V3_SILENT.has(key)) {
       continue;
     } else if (key in V3_IGNORED) {
       warnOnce(key, V3_IGNORED[key]!);
+    } else if (key in V3_IGNORED_WHEN_SET) {
+      if (value !== false && value !== null) warnOnce(key, V3_IGNORED_WHEN_SET[key]!);
     } else if (!V3_TRANSLATED.has(key)) {
       warnOnce(key, 'not a node-redis option');
     }
   }
-  if (meta.socket !== undefined && !isDictionary(meta.socket))
+  if (meta.socket !== undefined && typeof meta.socket !== 'string' && !isDictionary(meta.socket))
     throw invalidInput(`\`meta.socket\` must be a dictionary (got ${describe(meta.socket)}).`);
 
   // v3 → v6
@@ -210,7 +293,8 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
       `\`meta.commandTimeout\` must be a positive number of milliseconds (got ${describe(meta.commandTimeout)}).`,
     );
   }
-  if (meta.name !== undefined && typeof meta.name !== 'string') throw invalidInput('`meta.name` must be a string.');
+  if (!session && meta.name !== undefined && typeof meta.name !== 'string')
+    throw invalidInput('`meta.name` must be a string.');
   out.socket = socket;
   return out;
 }

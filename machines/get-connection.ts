@@ -1,6 +1,7 @@
 import { isManager, openConnection } from '../lib/connection';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
 import { coded } from '../lib/errors';
+import { wantsLegacy } from '../lib/legacy';
 import { failedExit, type Connection } from '../lib/shared';
 import type { Manager } from '../lib/connection';
 
@@ -24,7 +25,12 @@ export default defineMachine('get-connection', {
     meta: optional<Record<string, unknown>>({
       friendlyName: 'Meta (custom)',
       description:
-        'Options for this connection: `{ legacyMode: true }` returns a node-redis v3-style client (callbacks, lowercase commands).',
+        'Options for this connection: `{ legacyMode: true }` returns a node-redis v3-style client (callbacks, lowercase ' +
+        'commands), `{ legacyMode: false }` a node-redis 6 client.',
+      extendedDescription:
+        'Without `legacyMode` here or on the manager: a node-redis 6 client, except for runner-face calls when the ' +
+        'package was loaded under the name `machinepack-redis` (the drop-in override), which get the v3-style ' +
+        'client every caller of the original was written for. `Pack.promises` calls never default to it.',
       example: '===',
     }),
   },
@@ -41,7 +47,7 @@ export default defineMachine('get-connection', {
         "The error's `code` says which (ECONNREFUSED, ERR_BAD_PASSWORD, ERR_NO_PASSWORD, E_REDIS_CONNECTION_TIMED_OUT…).",
     ),
   },
-  fn: async (inputs, exits) => {
+  fn: async (inputs, exits, context) => {
     if (!isManager(inputs.manager)) {
       return exits.failed({ error: coded('E_BAD_MANAGER', 'The `manager` must be a manager from createManager().') });
     }
@@ -59,8 +65,9 @@ export default defineMachine('get-connection', {
         ),
       });
     }
-    // `legacyMode` (in this call's meta or the manager's) gives a node-redis v3-style client (see lib/legacy.ts).
-    const legacy = inputs.meta?.legacyMode === true || inputs.manager.meta?.legacyMode === true;
+    // A node-redis v3-style client (lib/legacy.ts): forced by `legacyMode` in this call's meta or the manager's,
+    // else the default for callers of the original (see wantsLegacy).
+    const legacy = wantsLegacy(inputs.meta, inputs.manager.meta, context);
     try {
       return exits.success({ connection: (await openConnection(inputs.manager, timeout, legacy)) as Connection });
     } catch (err) {

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Pack from '../index';
+import { detectLoadedAsOriginal, loadedAsOriginal, wantsLegacy } from '../lib/legacy';
 import type { LegacyClient, Manager, UnexpectedFailure } from '../index';
 import { until } from './helpers/events';
 import { RedisServer, server } from './helpers/redis-server';
@@ -187,5 +192,142 @@ describe('drop-in for Sails: legacy (v3-style) connections', () => {
     assert.equal(typeof connection.hGetAll, 'function');
     assert.equal((connection as unknown as { send_command?: unknown }).send_command, undefined);
     await Pack.promises.destroyManager({ manager });
+  });
+
+  it('array arguments and v3 callbacks, as connect-redis, socket.io-redis and sails-redis call them', async () => {
+    const { manager, connection } = await legacyConnection();
+    // connect-redis 6.1.3: set([key, json, 'EX', ttl], cb), scan([cursor, 'match', p, 'count', n], cb), del(keys, cb)
+    assert.equal(await v3(connection, 'set', ['sess:x', '{"cookie":{}}', 'EX', 60]), 'OK');
+    assert.ok((await v3<number>(connection, 'ttl', 'sess:x')) > 50);
+    const [cursor, keys] = await v3<[string, string[]]>(connection, 'scan', ['0', 'match', 'sess:*', 'count', 100]);
+    assert.equal(cursor, '0');
+    assert.deepEqual(keys, ['sess:x']);
+    assert.deepEqual(await v3(connection, 'mget', ['sess:x', 'sess:none']), ['{"cookie":{}}', null]);
+    assert.equal(await v3(connection, 'del', ['sess:x']), 1);
+    // sails-redis README: db.set(key, val, cb), db.get(key, cb)
+    assert.equal(await v3(connection, 'set', 'k', 'v'), 'OK');
+    assert.equal(await v3(connection, 'get', 'k'), 'v');
+    // a command Redis refuses calls back with the error (v3: wrong number of arguments for an empty del)
+    await assert.rejects(v3(connection, 'del', []), /wrong number of arguments/i);
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('punsubscribe stops pmessage deliveries; a throwing message listener does not stop the others', async () => {
+    const { manager, connection: pub } = await legacyConnection();
+    const sub = await new Promise<LegacyClient>((resolve, reject) =>
+      pub.duplicate(undefined, (e, c) => (e ? reject(e) : resolve(c!))),
+    );
+    const got: string[] = [];
+    const errors: Error[] = [];
+    sub.on('error', (e: Error) => errors.push(e));
+    sub.once('pmessage', () => {
+      throw new Error('listener bug');
+    });
+    sub.on('pmessageBuffer', (_p: Buffer, _ch: Buffer, m: Buffer) => got.push(m.toString()));
+    await v3(sub, 'psubscribe', 'room#*');
+    await v3(pub, 'publish', 'room#1', 'a');
+    await v3(pub, 'publish', 'room#1', 'b');
+    await until(() => got.length === 2, 'both messages');
+    assert.deepEqual(got, ['a', 'b']);
+    assert.equal(errors.length, 1);
+    await v3(sub, 'punsubscribe', 'room#*');
+    assert.equal(await v3(pub, 'publish', 'room#1', 'c'), 0, 'nobody listens any more');
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('every callback is called: commands queued while Redis is down fail after commandTimeout, then work again', async () => {
+    const srv = await RedisServer.start();
+    const { manager, connection } = await legacyConnection({ commandTimeout: 300 }, () => undefined, srv.url);
+    assert.equal(await v3(connection, 'set', 'k', '1'), 'OK');
+    await srv.kill();
+    const outcomes = await Promise.allSettled([v3(connection, 'get', 'k'), v3(connection, 'select', 0)]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['rejected', 'rejected'],
+    );
+    await srv.restart();
+    await until(() => connection.connected, 'the reconnect');
+    assert.equal(await v3(connection, 'set', 'k', '2'), 'OK');
+    await Pack.promises.destroyManager({ manager });
+    await srv.stop();
+  });
+});
+
+describe('which connections are v3-style by default (no legacyMode)', () => {
+  it('meta.legacyMode (the call first, then the manager) forces either; else only the runner face of the original', () => {
+    const runner = { face: 'runner' } as const;
+    const promises = { face: 'promises' } as const;
+    assert.equal(wantsLegacy({ legacyMode: true }, undefined, promises), true);
+    assert.equal(wantsLegacy({ legacyMode: false }, { legacyMode: true }, runner), false);
+    assert.equal(wantsLegacy(undefined, { legacyMode: true }, promises), true);
+    assert.equal(wantsLegacy({}, { legacyMode: false }, runner), false);
+    // Loaded here under its own name: nothing changes for users of machinepack-redis-ts.
+    assert.equal(loadedAsOriginal(), false);
+    assert.equal(wantsLegacy(undefined, {}, runner), false);
+    assert.equal(wantsLegacy(undefined, {}, promises), false);
+  });
+
+  it('detects the name it was loaded under: the install folder, or a requirer resolving machinepack-redis to it', () => {
+    const none = () => undefined;
+    assert.equal(detectLoadedAsOriginal('/app/node_modules/machinepack-redis', [], none), true);
+    assert.equal(detectLoadedAsOriginal('/app/node_modules/machinepack-redis-ts', [], none), false);
+    assert.equal(detectLoadedAsOriginal('/src/machinepack-redis', [], none), false, 'a checkout of that name');
+    const pkg = '/store/machinepack-redis-ts@0.1.0/node_modules/machinepack-redis-ts';
+    const entry = { filename: `${pkg}/dist/index.js` };
+    const sails = { filename: '/app/node_modules/sails/lib/hooks/session/index.js', children: [entry] };
+    const other = { filename: '/app/lib/other.js', children: [{ filename: '/app/node_modules/x/index.js' }] };
+    const resolvesTo = (dir: string) => (from: string) =>
+      from.startsWith('/app/node_modules/sails') ? dir : undefined;
+    assert.equal(detectLoadedAsOriginal(pkg, [other, entry, sails], resolvesTo(pkg)), true, 'symlinked (pnpm)');
+    assert.equal(detectLoadedAsOriginal(pkg, [other, entry, sails], resolvesTo('/elsewhere')), false);
+    assert.equal(detectLoadedAsOriginal(pkg, [other], resolvesTo(pkg)), false, 'only requirers of this package count');
+  });
+
+  it('required as machinepack-redis (a symlinked install, in a child process), the runner face gives v3 clients', async function () {
+    this.timeout(60000);
+    const { url } = await server('plain');
+    const app = mkdtempSync(path.join(tmpdir(), 'mpr-as-original-'));
+    try {
+      mkdirSync(path.join(app, 'node_modules'));
+      symlinkSync(path.resolve(__dirname, '..'), path.join(app, 'node_modules', 'machinepack-redis'), 'dir');
+      const script = path.join(app, 'app.js');
+      symlinkSync(path.join(__dirname, 'fixtures', 'as-original.js'), script);
+      const root = path.resolve(__dirname, '..');
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          ['--preserve-symlinks-main', '-r', path.join(root, 'node_modules/ts-node/register/transpile-only'), script],
+          {
+            cwd: app,
+            env: { ...process.env, REDIS_URL: url, TS_NODE_PROJECT: path.join(root, 'tsconfig.json') },
+            timeout: 50000,
+          },
+          (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+        ),
+      );
+      const out = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+      assert.deepEqual(out, {
+        sessionIsLegacy: true,
+        set: 'OK',
+        get: '{"n":1}',
+        expire: 1,
+        scan: ['0', ['sess:a']],
+        mget: ['{"n":1}', null],
+        del: 1,
+        clientName: null, // the session cookie's `name` is not the connection's
+        numsub: ['socket.io-request#/#', 1],
+        messages: [
+          ['m', 'socket.io-request#/#', 'req'],
+          ['p', 'socket.io#/#*', 'socket.io#/#room#', 'to-room'],
+        ],
+        leaseSet: 'OK',
+        leaseGet: 'v',
+        forcedModern: true,
+        promisesModern: true,
+        promisesGet: 'v',
+      });
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 });

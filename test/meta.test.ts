@@ -88,4 +88,100 @@ describe('meta translation (node-redis v3 names → v6 options)', () => {
     assert.ok(s(2, new Error('x')) instanceof Error);
     assert.equal(v3ReconnectStrategy(undefined, undefined, 120)(5, new Error('x')), 120);
   });
+
+  describe('what Sails, its hooks and its adapters pass routinely: no warning', () => {
+    async function warningsOf(meta: Record<string, unknown>): Promise<[Record<string, unknown>, string[]]> {
+      const warnings: string[] = [];
+      const listener = (w: Error) => warnings.push(w.message);
+      process.on('warning', listener);
+      try {
+        const out = translateMeta(meta);
+        await new Promise((r) => setImmediate(r));
+        return [out, warnings];
+      } finally {
+        process.off('warning', listener);
+      }
+    }
+
+    it("the session hook's meta: all of sails.config.session but host/port/pass/db/url/adapter/prefix", async () => {
+      // As lib/hooks/session/index.js of sails 1.5.18 builds it (defaults plus a typical config/session.js).
+      const [out, warnings] = await warningsOf({
+        name: 'sails.sid',
+        secret: 'keyboard-cat-0123456789',
+        cookie: { maxAge: 86400000, secure: false },
+        isSessionDisabled: () => false,
+        handleConstructingSessionStore: () => undefined,
+        routesDisabled: ['GET /csrfToken'],
+        resave: true,
+        saveUninitialized: true,
+        rolling: false,
+        ttl: 3600,
+      });
+      assert.deepEqual(warnings, []);
+      assert.equal(out.name, undefined, 'the cookie name is not a connection name');
+      assert.deepEqual(Object.keys(out).sort(), ['socket']);
+    });
+
+    it('the session cookie name is dropped even alone with the hook defaults, and a secret never leaks into options', async () => {
+      const [out, warnings] = await warningsOf({
+        name: 'my-app.sid',
+        isSessionDisabled: () => false,
+        handleConstructingSessionStore: () => undefined,
+      });
+      assert.deepEqual(warnings, []);
+      assert.equal(out.name, undefined);
+      assert.equal(JSON.stringify(out).includes('keyboard'), false);
+    });
+
+    it("the sockets hook's meta: adapterOptions but host/port/pass/db/url, admin bus client names", async () => {
+      const [out, warnings] = await warningsOf({
+        user: '',
+        key: 'socket.io',
+        pubClientName: 'admin pub',
+        subClientName: 'admin sub',
+        subEvent: 'messageBuffer',
+        requestsTimeout: 5000,
+        onRedisDisconnect: () => undefined,
+        onRedisReconnect: () => undefined,
+      });
+      assert.deepEqual(warnings, []);
+      assert.deepEqual(Object.keys(out), ['socket']);
+    });
+
+    it("sails-redis' datastore defaults (return_buffers/detect_buffers false, no_ready_check, …)", async () => {
+      const [out, warnings] = await warningsOf({
+        identity: 'cache',
+        adapter: 'sails-redis',
+        url: 'redis://127.0.0.1:6379',
+        onUnexpectedFailure: undefined,
+        return_buffers: false,
+        detect_buffers: false,
+        socket_nodelay: true,
+        no_ready_check: false,
+        enable_offline_queue: true,
+      });
+      assert.deepEqual(warnings, []);
+      assert.equal(out.disableOfflineQueue, false);
+      assert.deepEqual(out.socket, { noDelay: true });
+    });
+
+    it('still warns when a v3 option asks for something node-redis 6 does not do (detect_buffers: true)', async () => {
+      const [, warnings] = await warningsOf({ detect_buffers: true });
+      assert.ok(warnings.some((w) => /meta\.detect_buffers is ignored/.test(w)));
+    });
+
+    it('`name` outside a session config is the connection name (CLIENT SETNAME)', async () => {
+      const [out, warnings] = await warningsOf({ name: 'worker-1', identity: 'cache', adapter: 'sails-redis' });
+      assert.deepEqual(warnings, []);
+      assert.equal(out.name, 'worker-1');
+      assert.throws(() => translateMeta({ name: 5 }), /meta\.name/);
+    });
+
+    it("a unix socket path in `socket` (sails-hook-sockets' option) is ignored with a warning, not refused", async () => {
+      const [out, warnings] = await warningsOf({ socket: '/tmp/redis.sock' });
+      assert.deepEqual(out.socket, {});
+      assert.ok(warnings.some((w) => /meta\.socket is ignored/.test(w)));
+      assert.throws(() => translateMeta({ socket: 5 }), /meta\.socket/);
+    });
+  });
 });
