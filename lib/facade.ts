@@ -10,7 +10,7 @@ import type { Replica } from './collections/replica';
 import { assertPlainObject } from './collections/codec';
 import { resolveClientArgs } from './client-args';
 import { Emitter } from './emitter';
-import { coded } from './errors';
+import { coded, ErrorCodes, type ErrorCode } from './errors';
 import type {
   ClientEvents,
   ClientOptions,
@@ -31,6 +31,20 @@ const { createManager, getConnection, setItem, deleteItem, subscribeCollection, 
 
 export type { ClientOptions, Collection, CollectionEvent, Database, MemisClient } from './facade-types';
 
+/** The machines the facade calls. */
+type FacadeMachine =
+  'createManager' | 'getConnection' | 'setItem' | 'deleteItem' | 'subscribeCollection' | 'destroyManager';
+/** The exits they can take besides `success`: each must have a code in EXIT_CODES (a compile error if not). */
+type FacadeExit = {
+  [K in FacadeMachine]: Exclude<keyof (typeof machines)[K]['def']['exits'], 'success'>;
+}[FacadeMachine];
+/** The code of the facade's error for each machine exit. */
+const EXIT_CODES: Record<FacadeExit, ErrorCode> = {
+  badConnection: ErrorCodes.BAD_CONNECTION,
+  failed: ErrorCodes.FAILED,
+  malformed: ErrorCodes.MALFORMED,
+};
+
 /** Turn a machine's rejection into an Error that says what the facade was doing. */
 function failure(err: unknown, what: string): Error {
   const e = err as { exit?: string; raw?: { error?: Error }; name?: string };
@@ -38,7 +52,7 @@ function failure(err: unknown, what: string): Error {
     const cause = e.raw?.error;
     const reason = e.exit === 'badConnection' ? 'Redis is unreachable' : 'Redis refused it';
     return coded(
-      `E_${e.exit.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()}`,
+      EXIT_CODES[e.exit as FacadeExit] ?? ErrorCodes.FAILED,
       `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.`,
       { cause: err },
     );
@@ -120,7 +134,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   }
 
   #connect(which: 'command' | 'subscriber'): Promise<Connection> {
-    if (this.#quit) return Promise.reject(coded('E_CLIENT_QUIT', 'This client has quit.'));
+    if (this.#quit) return Promise.reject(coded(ErrorCodes.CLIENT_QUIT, 'This client has quit.'));
     const cached = which === 'command' ? this.#command : this.#subscriber;
     if (cached) return cached;
     const p = this.#getManager()
@@ -205,7 +219,10 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   async #subscribeLoop(): Promise<void> {
     for (;;) {
       if (this.#stopped || this.client.closed)
-        throw coded('E_CLIENT_QUIT', `Subscription to ${this.database}/${this.name} ended before it was loaded.`);
+        throw coded(
+          ErrorCodes.CLIENT_QUIT,
+          `Subscription to ${this.database}/${this.name} ended before it was loaded.`,
+        );
       try {
         const [connection, subscriber] = await Promise.all([
           this.client.commandConnection(),

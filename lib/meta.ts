@@ -6,7 +6,7 @@
  * are dropped quietly; any other unknown key is dropped with one warning per key per process. Nothing in `meta`
  * fails the call except a value of the wrong type for an option we translate.
  */
-import { invalidInput } from './errors';
+import { invalidInput, WarningCodes } from './errors';
 import { describe, isDictionary } from './options';
 
 /** node-redis 6 `createClient` options passed through unchanged. */
@@ -138,7 +138,7 @@ const warned = new Set<string>();
 function warnOnce(key: string, why: string): void {
   if (warned.has(key)) return;
   warned.add(key);
-  process.emitWarning(`machinepack-redis-ts: meta.${key} is ignored (${why}).`, { code: 'MPR_META_IGNORED' });
+  process.emitWarning(`machinepack-redis-ts: meta.${key} is ignored (${why}).`, { code: WarningCodes.META_IGNORED });
 }
 
 /** The v3 `retry_strategy` signature. */

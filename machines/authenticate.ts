@@ -7,7 +7,7 @@ import {
   liveConnection,
 } from '../lib/connection';
 import { defineMachine, exit, optional, required } from '../lib/define';
-import { coded, invalidInput } from '../lib/errors';
+import { coded, ErrorCodes, invalidInput } from '../lib/errors';
 import { badConnectionExit, connectionInput, failedExit, metaInput } from '../lib/shared';
 
 export default defineMachine('authenticate', {
@@ -49,7 +49,7 @@ export default defineMachine('authenticate', {
     if (connectionKind(inputs.connection) !== 'single') {
       return exits.failed({
         error: coded(
-          'E_UNSUPPORTED',
+          ErrorCodes.UNSUPPORTED,
           'authenticate works on single-server connections; for a Cluster or Sentinel group give the credentials in the connection string or meta.',
         ),
       });
@@ -69,7 +69,7 @@ export default defineMachine('authenticate', {
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       const message = (err as Error).message;
-      const code = /^WRONGPASS/.test(message) ? 'ERR_BAD_PASSWORD' : 'E_AUTH_FAILED';
+      const code = /^WRONGPASS/.test(message) ? ErrorCodes.BAD_PASSWORD : ErrorCodes.AUTH_FAILED;
       return exits.failed({ error: coded(code, `Redis refused the credentials: ${message}`) });
     }
     return exits.success();

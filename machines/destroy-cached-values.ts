@@ -1,7 +1,8 @@
 import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { defineMachine, exit, required } from '../lib/define';
-import { coded, invalidInput } from '../lib/errors';
+import { coded, ErrorCodes, invalidInput } from '../lib/errors';
 import { describe } from '../lib/options';
+import { redactError } from '../lib/secrets';
 import { badConnectionExit, connectionInput, failedExit, metaInput } from '../lib/shared';
 import { toKey } from '../lib/values';
 
@@ -61,8 +62,8 @@ export default defineMachine('destroy-cached-values', {
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       return exits.failed({
-        error: coded('E_REDIS_DEL_FAILED', `Redis refused to delete the keys: ${(err as Error).message}`, {
-          originalError: err,
+        error: coded(ErrorCodes.DEL_FAILED, `Redis refused to delete the keys: ${(err as Error).message}`, {
+          originalError: redactError(err),
         }),
       });
     }

@@ -1,6 +1,6 @@
 import { isManager, releaseConnection, type Manager } from '../lib/connection';
 import { defineMachine, exit, required } from '../lib/define';
-import { coded } from '../lib/errors';
+import { coded, ErrorCodes } from '../lib/errors';
 import { failedExit, metaInput } from '../lib/shared';
 
 export default defineMachine('destroy-manager', {
@@ -28,7 +28,9 @@ export default defineMachine('destroy-manager', {
   },
   fn: async (inputs, exits) => {
     if (!isManager(inputs.manager)) {
-      return exits.failed({ error: coded('E_BAD_MANAGER', 'The `manager` must be a manager from createManager().') });
+      return exits.failed({
+        error: coded(ErrorCodes.BAD_MANAGER, 'The `manager` must be a manager from createManager().'),
+      });
     }
     inputs.manager.destroyed = true;
     for (const connection of [...inputs.manager.connections]) releaseConnection(connection);

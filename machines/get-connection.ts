@@ -1,6 +1,6 @@
 import { isManager, openConnection } from '../lib/connection';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
-import { coded } from '../lib/errors';
+import { coded, ErrorCodes } from '../lib/errors';
 import { wantsLegacy } from '../lib/legacy';
 import { failedExit, type Connection } from '../lib/shared';
 import type { Manager } from '../lib/connection';
@@ -44,23 +44,29 @@ export default defineMachine('get-connection', {
     }),
     failed: failedExit(
       'Could not connect: refused, wrong or missing password, no answer in time, or the manager is destroyed. ' +
-        "The error's `code` says which (ECONNREFUSED, ERR_BAD_PASSWORD, ERR_NO_PASSWORD, E_REDIS_CONNECTION_TIMED_OUT…).",
+        `The error's \`code\` says which (${ErrorCodes.ECONNREFUSED}, ${ErrorCodes.BAD_PASSWORD}, ${ErrorCodes.NO_PASSWORD}, ` +
+        `${ErrorCodes.CONNECTION_TIMED_OUT}…; see ErrorCodes).`,
     ),
   },
   fn: async (inputs, exits, context) => {
     if (!isManager(inputs.manager)) {
-      return exits.failed({ error: coded('E_BAD_MANAGER', 'The `manager` must be a manager from createManager().') });
+      return exits.failed({
+        error: coded(ErrorCodes.BAD_MANAGER, 'The `manager` must be a manager from createManager().'),
+      });
     }
     if (inputs.manager.destroyed) {
       return exits.failed({
-        error: coded('E_MANAGER_DESTROYED', 'This manager was destroyed; create a new one with createManager().'),
+        error: coded(
+          ErrorCodes.MANAGER_DESTROYED,
+          'This manager was destroyed; create a new one with createManager().',
+        ),
       });
     }
     const timeout = inputs.timeout;
     if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
       return exits.failed({
         error: coded(
-          'E_INVALID_INPUT',
+          ErrorCodes.INVALID_INPUT,
           `\`timeout\` must be a positive number of milliseconds (got ${String(timeout)}).`,
         ),
       });

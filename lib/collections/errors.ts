@@ -1,6 +1,6 @@
 import { badConnectionReport, isConnectionError } from '../connection';
-import { coded } from '../errors';
-import { redact } from '../secrets';
+import { coded, ErrorCodes } from '../errors';
+import { redact, redactError } from '../secrets';
 
 /** Sort a failed write: the connection (→ badConnection) or Redis refusing it (→ failed, with Redis's reason). */
 export function writeFailure(
@@ -12,6 +12,10 @@ export function writeFailure(
   const message = redact(err instanceof Error ? err.message : String(err));
   return {
     exit: 'failed',
-    report: { error: coded('E_REDIS_REFUSED', `Redis refused to ${what}: ${message}`, { originalError: err }) },
+    report: {
+      error: coded(ErrorCodes.REDIS_REFUSED, `Redis refused to ${what}: ${message}`, {
+        originalError: redactError(err),
+      }),
+    },
   };
 }

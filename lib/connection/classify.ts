@@ -2,42 +2,48 @@
  * Error classification: which errors mean the connection (not the command) failed, and what a failed connect
  * attempt reports to the caller.
  */
-import { coded, ErrorCodes } from '../errors';
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  DisconnectsClientError,
+  ReconnectStrategyError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+} from 'redis';
+import { coded, ErrorCodes, SOCKET_ERROR_CODES } from '../errors';
 import { redact, redactError } from '../secrets';
+import { NoReplyError } from './reply-watch';
 
-/** Errors that mean the connection, not the command, failed: reported through `badConnection`. */
-const CONNECTION_ERRORS = new Set([
-  'ClientClosedError',
-  'ClientOfflineError',
-  'SocketClosedUnexpectedlyError',
-  'ConnectionTimeoutError',
-  'SocketTimeoutError',
-  'DisconnectsClientError',
-  'ReconnectStrategyError',
-  'NoReplyError',
-]);
-/** Socket-level error codes: the connection broke under the command. */
-const SOCKET_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'ENOTCONN',
-  'ECONNABORTED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ERR_STREAM_DESTROYED',
-  'ERR_SOCKET_CLOSED',
-]);
+/**
+ * Errors that mean the connection, not the command, failed: reported through `badConnection`.
+ *
+ * Why by class: node-redis gives its connection errors no `code` and words their messages freely, so the class is
+ * the one stable mark. They are checked with `instanceof` against the classes of the same `redis` package that
+ * made the client (not by `constructor.name` strings, which a bundler's minifier or a renamed subclass would
+ * silently break): a class node-redis renames or drops fails to compile here instead of sending its errors to
+ * `failed`. Errors of the socket itself (net, tls) have no class of their own; they are recognised by their Node.js
+ * `code` (SOCKET_ERROR_CODES in lib/errors.ts). Redis's own replies (ErrorReply) are neither: they are `failed`.
+ */
+const CONNECTION_ERRORS: ReadonlyArray<abstract new (...args: never[]) => Error> = [
+  ClientClosedError,
+  ClientOfflineError,
+  SocketClosedUnexpectedlyError,
+  ConnectionTimeoutError,
+  SocketTimeoutError,
+  DisconnectsClientError,
+  ReconnectStrategyError,
+  NoReplyError,
+];
 export function isConnectionError(err: unknown): boolean {
   return (
     err instanceof Error &&
-    (CONNECTION_ERRORS.has(err.constructor.name) || SOCKET_CODES.has((err as { code?: string }).code ?? ''))
+    (CONNECTION_ERRORS.some((c) => err instanceof c) || SOCKET_ERROR_CODES.has((err as { code?: string }).code ?? ''))
   );
 }
 
 export function classify(err: Error | undefined): Error {
-  if (!err) return coded('E_REDIS_CONNECTION_FAILED', 'Could not connect to Redis.');
+  if (!err) return coded(ErrorCodes.CONNECTION_FAILED, 'Could not connect to Redis.');
   const cause = (err as { originalError?: Error }).originalError ?? err;
   const message = redact(cause.message);
   const code = (cause as { code?: string }).code;
@@ -53,7 +59,7 @@ export function classify(err: Error | undefined): Error {
     );
   }
   if (/AUTH <password> called without any password configured/.test(message)) {
-    return coded('ERR_PASSWORD_NOT_NEEDED', 'A password was given but the Redis server has none configured.', {
+    return coded(ErrorCodes.PASSWORD_NOT_NEEDED, 'A password was given but the Redis server has none configured.', {
       originalError: redactError(cause),
     });
   }
@@ -62,7 +68,9 @@ export function classify(err: Error | undefined): Error {
       originalError: redactError(cause),
     });
   }
-  return coded(code ?? 'E_REDIS_CONNECTION_FAILED', `Could not connect to Redis: ${message}`, {
+  const failed = coded(ErrorCodes.CONNECTION_FAILED, `Could not connect to Redis: ${message}`, {
     originalError: redactError(cause),
   });
+  if (code) failed.code = code; // the socket's or TLS's Node.js code (ENOTFOUND…), as machinepack-redis gave it
+  return failed;
 }

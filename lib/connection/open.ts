@@ -4,7 +4,7 @@
  */
 import { inspect } from 'node:util';
 import { createClient } from 'redis';
-import { coded, ErrorCodes } from '../errors';
+import { coded, ErrorCodes, WarningCodes } from '../errors';
 import { LegacyClient } from '../legacy';
 import { redact } from '../secrets';
 import { createScaled } from '../topology';
@@ -27,17 +27,17 @@ export function openConnection(
   if (legacy && manager.topology.kind !== 'single') {
     return Promise.reject(
       coded(
-        'E_UNSUPPORTED',
+        ErrorCodes.UNSUPPORTED,
         '`legacyMode` connections are single-server only; not available with meta.cluster or meta.sentinel.',
       ),
     );
   }
   return establish(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
     // v3 connected (with a warning) when given a password the server does not need; RESP2 refuses it. Do as v3.
-    if (err.code !== 'ERR_PASSWORD_NOT_NEEDED') throw err;
+    if (err.code !== ErrorCodes.PASSWORD_NOT_NEEDED) throw err;
     process.emitWarning(
       'machinepack-redis-ts: a password was given but the Redis server has none; connecting without it.',
-      { code: 'MPR_PASSWORD_NOT_NEEDED' },
+      { code: WarningCodes.PASSWORD_NOT_NEEDED },
     );
     return establish(manager, timeoutMs, legacy, true);
   });
@@ -86,7 +86,9 @@ function establish(
     try {
       client = (topology.kind === 'single' ? createClient(options) : createScaled(topology, options)) as RedisClient;
     } catch (err) {
-      reject(coded('E_INVALID_CLIENT_OPTIONS', `Invalid Redis client options: ${redact((err as Error).message)}`));
+      reject(
+        coded(ErrorCodes.INVALID_CLIENT_OPTIONS, `Invalid Redis client options: ${redact((err as Error).message)}`),
+      );
       return;
     }
     const timer = setTimeout(() => {
@@ -170,7 +172,7 @@ function legacyHooks(manager: Manager, timeoutMs: number) {
   return {
     release: (c: LegacyClient) => void releaseConnection(c),
     duplicate: async () => {
-      if (manager.destroyed) throw coded('E_MANAGER_DESTROYED', 'The manager of this connection was destroyed.');
+      if (manager.destroyed) throw coded(ErrorCodes.MANAGER_DESTROYED, 'The manager of this connection was destroyed.');
       return (await openConnection(manager, timeoutMs, true)) as LegacyClient;
     },
   };

@@ -2,7 +2,8 @@
  * The connection registry: what we know about each connection getConnection() made, kept beside it in a WeakMap,
  * so any machine can tell ours from anything else, and a released one from a live one.
  */
-import { coded } from '../errors';
+import { DisconnectsClientError } from 'redis';
+import { coded, ErrorCodes } from '../errors';
 import type { LegacyClient } from '../legacy';
 import { redact, redactError } from '../secrets';
 import type { Topology } from '../topology';
@@ -67,16 +68,16 @@ export function releaseConnection(value: unknown): boolean {
 
 /** The `badConnection` report for a value that is not a live connection, or for a connection-level error. */
 export function badConnectionReport(reason: string | Error, connection?: unknown): { error: Error } {
-  if (typeof reason === 'string') return { error: coded('E_BAD_CONNECTION', reason) };
+  if (typeof reason === 'string') return { error: coded(ErrorCodes.BAD_CONNECTION, reason) };
   const state =
     connection !== undefined && typeof connection === 'object' && connection !== null
       ? states.get(connection)
       : undefined;
-  if (state && reason.constructor.name === 'DisconnectsClientError' && Date.now() - state.watch.resetAt < 1000) {
+  if (state && reason instanceof DisconnectsClientError && Date.now() - state.watch.resetAt < 1000) {
     return { error: new NoReplyError(state.watch.timeoutMs) };
   }
   return {
-    error: coded('E_BAD_CONNECTION', `The Redis connection is not usable: ${redact(reason.message)}`, {
+    error: coded(ErrorCodes.BAD_CONNECTION, `The Redis connection is not usable: ${redact(reason.message)}`, {
       originalError: redactError(reason),
     }),
   };

@@ -6,6 +6,8 @@
  * reset: node-redis rejects every waiting command (→ `badConnection`) and the same connection reconnects in the
  * background, working again as soon as the server answers.
  */
+import { ErrorCodes } from '../errors';
+
 export class ReplyWatch {
   #pending = 0;
   #progress = 0;
@@ -87,7 +89,7 @@ export class ReplyWatch {
 
 /** Redis accepted commands and then did not answer within the command timeout. */
 export class NoReplyError extends Error {
-  readonly code = 'E_REDIS_NO_REPLY';
+  readonly code = ErrorCodes.NO_REPLY;
   constructor(ms: number) {
     super(
       `Redis did not answer within ${ms} ms (the server may be hung or overloaded). Change the bound with meta.commandTimeout.`,
