@@ -1,0 +1,191 @@
+/**
+ * The collections' codec (lib/collections/codec.ts) without a server: names and keys, items as hash fields and
+ * as the notification payload, what is refused, notifications, TTLs and JSON equality.
+ */
+import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
+import {
+  collectionKeys,
+  decodeHash,
+  encodeItem,
+  encodeItemKey,
+  parseNotification,
+  sameJson,
+  ttlMs,
+} from '../../lib/collections/codec';
+import { ErrorCodes } from '../../lib/errors';
+
+/** The hash as Redis gives it back: RESP3 (an object) or RESP2 (flat pairs), with the write's `m:seq`. */
+function stored(fields: string[], seq: number, resp3: boolean): string[] | Record<string, string> {
+  const flat = [...fields, 'm:seq', String(seq)];
+  if (!resp3) return flat;
+  const hash: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+  return hash;
+}
+
+/** A refusal: E_INVALID_INPUT, a UsageError, a message naming the key (and field). */
+function refuses(fn: () => unknown, ...named: string[]): void {
+  assert.throws(fn, (err: Error & { code?: string }) => {
+    assert.equal(err.code, ErrorCodes.INVALID_INPUT);
+    assert.equal(err.name, 'UsageError');
+    for (const n of named) assert.ok(err.message.includes(n), `"${err.message}" should name ${n}`);
+    return true;
+  });
+}
+
+/** JSON values that JSON round-trips exactly (no -0, no undefined inside arrays). */
+const jsonValue = fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+/** Items as callers build them (ordinary objects), field names anything, `__proto__` included. */
+const item = fc
+  .dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'd:x', 'm:seq')), jsonValue, { maxKeys: 8 })
+  .map((d) => JSON.parse(JSON.stringify(d)) as Record<string, unknown>);
+
+describe('codec (no server)', () => {
+  describe('names and keys', () => {
+    it('lays a collection out under one hash tag, names URI-encoded', () => {
+      const k = collectionKeys('region/nl', 'art:ists{x}');
+      assert.equal(k.prefix, 'memis:{region%2Fnl/art%3Aists%7Bx%7D}:');
+      assert.equal(k.meta, `${k.prefix}meta`);
+      assert.equal(k.index, `${k.prefix}keys`);
+      assert.equal(k.log, `${k.prefix}log`);
+      assert.equal(k.channel, `${k.prefix}ch`);
+      assert.equal(k.item(encodeItemKey('a b')), `${k.prefix}i:a%20b`);
+      assert.equal(k.itemPrefix, `${k.prefix}i:`);
+    });
+    it('no name reaches outside its collection: `{`, `}`, `/`, `:` never appear raw', () => {
+      fc.assert(
+        fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (d, c) => {
+          const inner = collectionKeys(d, c).prefix.slice('memis:{'.length, -'}:'.length);
+          const [ed, ec, ...rest] = inner.split('/');
+          assert.equal(rest.length, 0);
+          assert.equal(decodeURIComponent(ed!), d);
+          assert.equal(decodeURIComponent(ec!), c);
+          assert.doesNotMatch(inner.replace('/', ''), /[{}/:]/);
+        }),
+      );
+    });
+    it('refuses empty or non-string names and keys, naming what was wrong', () => {
+      refuses(() => collectionKeys('', 'c'), 'database');
+      refuses(() => collectionKeys('d', 7), 'collection', '7');
+      refuses(() => encodeItemKey(''), 'item key');
+      refuses(() => encodeItemKey(null), 'item key', 'null');
+    });
+  });
+
+  describe('items', () => {
+    it('round-trips any JSON object through the hash (RESP2 and RESP3 shapes) and the payload', () => {
+      fc.assert(
+        fc.property(item, fc.nat(), fc.boolean(), (data, seq, resp3) => {
+          const { fields, payload } = encodeItem(data, 'k');
+          assert.equal(fields.length, 2 * Object.keys(data).length);
+          const back = decodeHash(stored(fields, seq, resp3));
+          assert.deepEqual(back.data, data);
+          assert.equal(back.seq, seq);
+          assert.deepEqual(JSON.parse(payload), data);
+        }),
+      );
+    });
+    it('keeps the types JSON carries: 0, false, null, "", nested arrays and objects, unicode', () => {
+      const data = { n: 0, f: false, z: null, s: '', a: [1, [2, { b: 'é🎉' }]], o: { p: { q: -1.5 } } };
+      const { fields } = encodeItem(data, 'k');
+      assert.deepEqual(decodeHash(stored(fields, 1, true)).data, data);
+    });
+    it('a field named __proto__ stays an own field and reaches no prototype', () => {
+      const data = JSON.parse('{"__proto__": {"polluted": true}, "x": 1}') as Record<string, unknown>;
+      const { fields, payload } = encodeItem(data, 'k');
+      const back = decodeHash(stored(fields, 1, false)).data;
+      assert.ok(Object.prototype.hasOwnProperty.call(back, '__proto__'));
+      assert.deepEqual(Object.getOwnPropertyDescriptor(back, '__proto__')!.value, { polluted: true });
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+      assert.equal(Object.getPrototypeOf(back), Object.prototype);
+      assert.deepEqual(JSON.parse(payload).x, 1);
+    });
+    it('ignores hash fields that are not the item’s (`d:`) or `m:seq`', () => {
+      assert.deepEqual(decodeHash(['d:a', '1', 'x:other', 'junk', 'm:seq', '9']), { data: { a: 1 }, seq: 9 });
+    });
+    it('refuses what is not a plain object, naming the key', () => {
+      for (const bad of [null, undefined, 1, 'x', [1], new Date(0), new Map(), () => 1]) {
+        refuses(() => encodeItem(bad, 'the-key'), '"the-key"', 'plain objects');
+      }
+    });
+    it('refuses field values JSON cannot carry exactly, naming key and field', () => {
+      const circular: Record<string, unknown> = {};
+      circular.self = circular;
+      const cases: Array<[unknown, string]> = [
+        [undefined, '`undefined`'],
+        [() => 1, 'a function'],
+        [Symbol('s'), 'a symbol'],
+        [10n, 'a bigint'],
+        [NaN, 'NaN'],
+        [Infinity, 'Infinity'],
+        [-Infinity, '-Infinity'],
+        [circular, 'circular'],
+        [{ deep: [1, 2n] }, 'BigInt'],
+      ];
+      for (const [value, why] of cases) refuses(() => encodeItem({ ok: 1, bad: value }, 'k1'), '"k1"', '"bad"', why);
+    });
+  });
+
+  describe('notifications', () => {
+    const note = (parts: Array<string | number>) => parts.join('\n');
+    it('parses seq, epoch, op, key (decoded), ttl and payload; the payload may hold newlines', () => {
+      const n = parseNotification(note([42, 'ep-1', 's', encodeItemKey('a b/c'), 1500, '{"t":"x\\ny"}\nmore']));
+      assert.deepEqual(n, {
+        seq: 42,
+        epoch: 'ep-1',
+        op: 's',
+        key: 'a b/c',
+        ttlMs: 1500,
+        payload: '{"t":"x\\ny"}\nmore',
+      });
+      assert.equal(parseNotification(note([7, 'e', 'd', 'k', 0, '']))?.op, 'd');
+    });
+    it('a malformed message is undefined, not an exception', () => {
+      for (const bad of ['', 'garbage', note([1, 'e', 's', 'k']), note([1, 'e', 'x', 'k', 0, '{}'])]) {
+        assert.equal(parseNotification(bad), undefined, JSON.stringify(bad));
+      }
+    });
+    it('round-trips what setItem publishes for any key and item', () => {
+      fc.assert(
+        fc.property(fc.nat(), fc.string({ minLength: 1 }), item, fc.nat(), (seq, key, data, ttl) => {
+          const { payload } = encodeItem(data, key);
+          const n = parseNotification(note([seq, 'ep', 's', encodeItemKey(key), ttl, payload]))!;
+          assert.equal(n.key, key);
+          assert.equal(n.seq, seq);
+          assert.equal(n.ttlMs, ttl);
+          assert.deepEqual(JSON.parse(n.payload), data);
+        }),
+      );
+    });
+  });
+
+  describe('ttl and equality', () => {
+    it('ttl: absent is 0, seconds become milliseconds (down to 1 ms)', () => {
+      assert.equal(ttlMs(undefined, 'k'), 0);
+      assert.equal(ttlMs(null, 'k'), 0);
+      assert.equal(ttlMs(2, 'k'), 2000);
+      assert.equal(ttlMs(0.0015, 'k'), 2);
+      assert.equal(ttlMs(0.001, 'k'), 1);
+    });
+    it('ttl: refuses zero, negatives, tiny, non-finite and non-numbers, naming the key', () => {
+      for (const bad of [0, -1, 0.0001, NaN, Infinity, '5', {}]) refuses(() => ttlMs(bad, 'tk'), '"tk"', 'ttl');
+    });
+    it('sameJson is JSON equality: key order does not matter, types do', () => {
+      assert.ok(sameJson({ a: 1, b: [1, { c: null }] }, { b: [1, { c: null }], a: 1 }));
+      assert.ok(!sameJson({ a: 1 }, { a: '1' }));
+      assert.ok(!sameJson([1, 2], [2, 1]));
+      assert.ok(!sameJson([], {}));
+      assert.ok(!sameJson({ a: 1 }, { a: 1, b: 2 }));
+      assert.ok(!sameJson({ a: undefined }, { b: undefined }));
+      assert.ok(!sameJson(null, {}));
+      fc.assert(
+        fc.property(jsonValue, jsonValue, (a, b) => {
+          assert.equal(sameJson(a, b), isDeepStrictEqual(a, b));
+          assert.equal(sameJson(a, structuredClone(a)), true);
+        }),
+      );
+    });
+  });
+});
