@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { ErrorCodes } from './errors';
 import { translateMeta, metaOptionNames } from './meta';
-import { describe, isDictionary } from './options';
+import { describeValue, isDictionary } from './options';
 import { redact } from './secrets';
 import { didYouMean } from './suggest';
 
@@ -45,7 +45,7 @@ const USAGE =
 
 function options(value: unknown, where: string): Record<string, unknown> {
   if (value === undefined || value === null) return {};
-  if (!isDictionary(value)) throw fail(`${where} must be an options object (got ${describe(value)}); ${USAGE}.`);
+  if (!isDictionary(value)) throw fail(`${where} must be an options object (got ${describeValue(value)}); ${USAGE}.`);
   return { ...value };
 }
 
@@ -53,14 +53,14 @@ function options(value: unknown, where: string): Record<string, unknown> {
 function portOf(value: unknown): number {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535)
-    throw fail(`port must be a whole number from 1 to 65535, or a numeric string (got ${describe(value)}).`);
+    throw fail(`port must be a whole number from 1 to 65535, or a numeric string (got ${describeValue(value)}).`);
   return n;
 }
 
 function dbOf(value: unknown, name: string): number {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
-    throw fail(`${name} must be a database number (a whole number, 0 or more; got ${describe(value)}).`);
+    throw fail(`${name} must be a database number (a whole number, 0 or more; got ${describeValue(value)}).`);
   return n;
 }
 
@@ -72,7 +72,7 @@ function fromUrl(o: Record<string, unknown>, key: string, value: unknown): void 
 /** Read a URL (or a socket path, as v3 did for a string that is not a URL) into `o`. */
 function applyUrl(o: Record<string, unknown>, raw: unknown): void {
   if (typeof raw !== 'string' || raw.trim() === '')
-    throw fail(`url must be a non-empty string (got ${describe(raw)}).`);
+    throw fail(`url must be a non-empty string (got ${describeValue(raw)}).`);
   let text = raw.trim();
   // v3 treated a string without `//` and without a host as a unix socket path.
   if (!text.includes('//') && (text.startsWith('/') || text.startsWith('.'))) {
@@ -124,7 +124,7 @@ function applyQuery(o: Record<string, unknown>, params: URLSearchParams, text: s
   for (const [key, value] of params) {
     const given = o[key];
     if (given !== undefined && String(given) !== value) {
-      const shown = SECRET_KEYS.has(key) ? '' : ` (${describe(given)} beside the URL, "${value}" in it)`;
+      const shown = SECRET_KEYS.has(key) ? '' : ` (${describeValue(given)} beside the URL, "${value}" in it)`;
       throw fail(`the option "${key}" is given twice with different values${shown}; URL: "${text}".`);
     }
     o[key] = key === 'db' ? dbOf(value, `?db= in "${text}"`) : value;
@@ -163,7 +163,7 @@ function unify(args: unknown[]): Record<string, unknown> {
     }
     return o;
   }
-  throw fail(`cannot use ${describe(a)} as the first argument; ${USAGE}.`);
+  throw fail(`cannot use ${describeValue(a)} as the first argument; ${USAGE}.`);
 }
 
 function pick(o: Record<string, unknown>, v3: string, v6: string, what: string): unknown {
@@ -187,13 +187,13 @@ export function resolveClientArgs(args: unknown[]): ResolvedClientArgs {
     const v = o[key];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-      throw fail(`${key} must be a positive number of milliseconds (got ${describe(v)}).`);
+      throw fail(`${key} must be a positive number of milliseconds (got ${describeValue(v)}).`);
     facade[key] = v;
     delete o[key];
   }
 
   if (o.socket !== undefined && !isDictionary(o.socket))
-    throw fail(`socket must be a dictionary of node-redis socket options (got ${describe(o.socket)}).`);
+    throw fail(`socket must be a dictionary of node-redis socket options (got ${describeValue(o.socket)}).`);
   const socket: Record<string, unknown> = { ...((o.socket as Record<string, unknown> | undefined) ?? {}) };
   const sock = { host: socket.host, port: socket.port, path: socket.path };
   delete socket.host;
@@ -214,7 +214,7 @@ export function resolveClientArgs(args: unknown[]): ResolvedClientArgs {
   let connectionString: string;
   if (socketPath !== undefined) {
     if (typeof socketPath !== 'string' || socketPath.trim() === '')
-      throw fail(`path must be the unix socket's path (got ${describe(socketPath)}).`);
+      throw fail(`path must be the unix socket's path (got ${describeValue(socketPath)}).`);
     if (host !== undefined || port !== undefined)
       throw fail(
         `both a unix socket path and a host/port are given; node-redis v3 would have used the socket and ignored the host/port. Give one of them.`,
@@ -224,19 +224,19 @@ export function resolveClientArgs(args: unknown[]): ResolvedClientArgs {
     connectionString = `unix://${absolute.split('/').map(encodeURIComponent).join('/')}`;
   } else {
     if (host !== undefined && (typeof host !== 'string' || host.trim() === ''))
-      throw fail(`host must be a non-empty string (got ${describe(host)}).`);
+      throw fail(`host must be a non-empty string (got ${describeValue(host)}).`);
     const h = (host as string | undefined) ?? '127.0.0.1';
     const p = port === undefined ? 6379 : portOf(port);
     const tls = o.tls ?? socket.tls;
     if (tls !== undefined && tls !== null && typeof tls !== 'boolean' && !isDictionary(tls))
-      throw fail(`tls must be true or a dictionary of TLS options (got ${describe(tls)}).`);
+      throw fail(`tls must be true or a dictionary of TLS options (got ${describeValue(tls)}).`);
     if (isDictionary(tls)) Object.assign(socket, tls);
     if (tls) socket.tls = true;
     connectionString = `${tls ? 'rediss' : 'redis'}://${h.includes(':') ? `[${h}]` : h}:${p}`;
   }
   if (o.family !== undefined) {
     const family = o.family === 'IPv6' || o.family === 6 ? 6 : o.family === 'IPv4' || o.family === 4 ? 4 : undefined;
-    if (family === undefined) throw fail(`family must be 'IPv4', 'IPv6', 4 or 6 (got ${describe(o.family)}).`);
+    if (family === undefined) throw fail(`family must be 'IPv4', 'IPv6', 4 or 6 (got ${describeValue(o.family)}).`);
     socket.family = family;
   }
   if (db !== undefined) meta.database = dbOf(db, 'db');
@@ -245,7 +245,8 @@ export function resolveClientArgs(args: unknown[]): ResolvedClientArgs {
     meta.password = password;
   }
   if (user !== undefined) {
-    if (typeof user !== 'string' || user === '') throw fail(`user must be a non-empty string (got ${describe(user)}).`);
+    if (typeof user !== 'string' || user === '')
+      throw fail(`user must be a non-empty string (got ${describeValue(user)}).`);
     meta.username = user;
   }
   if (Object.keys(socket).length > 0) meta.socket = socket;

@@ -7,7 +7,7 @@
  * fails the call except a value of the wrong type for an option we translate.
  */
 import { invalidInput, WarningCodes } from './errors';
-import { describe, isDictionary } from './options';
+import { describeValue, isDictionary } from './options';
 
 /** node-redis 6 `createClient` options passed through unchanged. */
 const V6_KEYS = new Set([
@@ -155,7 +155,7 @@ function num(meta: Record<string, unknown>, key: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
-    throw invalidInput(`\`meta.${key}\` must be a non-negative number (got ${describe(v)}).`);
+    throw invalidInput(`\`meta.${key}\` must be a non-negative number (got ${describeValue(v)}).`);
   return n;
 }
 
@@ -248,7 +248,7 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
     }
   }
   if (meta.socket !== undefined && typeof meta.socket !== 'string' && !isDictionary(meta.socket))
-    throw invalidInput(`\`meta.socket\` must be a dictionary (got ${describe(meta.socket)}).`);
+    throw invalidInput(`\`meta.socket\` must be a dictionary (got ${describeValue(meta.socket)}).`);
 
   // v3 → v6
   if (meta.auth_pass !== undefined && out.password === undefined) out.password = meta.auth_pass;
@@ -290,7 +290,7 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
   }
   if (meta.commandTimeout !== undefined && (typeof meta.commandTimeout !== 'number' || !(meta.commandTimeout > 0))) {
     throw invalidInput(
-      `\`meta.commandTimeout\` must be a positive number of milliseconds (got ${describe(meta.commandTimeout)}).`,
+      `\`meta.commandTimeout\` must be a positive number of milliseconds (got ${describeValue(meta.commandTimeout)}).`,
     );
   }
   if (!session && meta.name !== undefined && typeof meta.name !== 'string')

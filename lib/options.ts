@@ -19,7 +19,7 @@ const SCHEMES = new Set(['redis:', 'rediss:', 'unix:']);
  */
 export function connectionStringProblem(connectionString: unknown): string | undefined {
   if (typeof connectionString !== 'string' || connectionString.trim() === '') {
-    return `The connection string must be a non-empty string like "redis://127.0.0.1:6379/0" (got ${describe(connectionString)}).`;
+    return `The connection string must be a non-empty string like "redis://127.0.0.1:6379/0" (got ${describeValue(connectionString)}).`;
   }
   let url: URL;
   try {
@@ -62,7 +62,7 @@ export function registerSecretsOf(connectionString: string, options: Record<stri
 }
 
 /** A short description of a value for error messages (never the value itself when it could be large or secret). */
-export function describe(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string')

@@ -20,19 +20,17 @@ export const metaInput = optional<Record<string, unknown>>({
   example: '===',
 });
 
-/** Output of exits that carry an Error. */
+/** Output of every exit that carries an Error (`failed`, `malformed`, `invalidKeys`, `badConnection`). */
 export interface ErrorReport {
+  /** What went wrong; its `code` is one of `ErrorCodes`. */
   error: Error;
   meta?: unknown;
 }
 
-/** Output of `badConnection`: `error` says what was wrong with the connection. */
-export interface BadConnectionReport {
-  error: Error;
-  meta?: unknown;
-}
+/** @deprecated The same type as `ErrorReport`; use that. Kept so existing imports compile. */
+export type BadConnectionReport = ErrorReport;
 
-export const badConnectionExit = exit<BadConnectionReport>({
+export const badConnectionExit = exit<ErrorReport>({
   description: 'The connection is not usable: not one of ours, already released, or its server is unreachable.',
   extendedDescription:
     'Usually a logic error (a connection used after release) or a server that went away while work was in progress. ' +

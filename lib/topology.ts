@@ -6,7 +6,7 @@
  */
 import { createCluster, createSentinel } from 'redis';
 import { invalidInput } from './errors';
-import { describe, isDictionary } from './options';
+import { describeValue, isDictionary } from './options';
 
 export type Topology =
   | { kind: 'single' }
@@ -27,7 +27,7 @@ export function topologyOf(meta: Record<string, unknown>): Topology {
   if (cluster !== undefined && cluster !== false) {
     if (!isDictionary(cluster))
       throw invalidInput(
-        `\`meta.cluster\` must be true or a dictionary like { rootNodes: [{ url }] } (got ${describe(cluster)}).`,
+        `\`meta.cluster\` must be true or a dictionary like { rootNodes: [{ url }] } (got ${describeValue(cluster)}).`,
       );
     const { rootNodes, ...options } = cluster;
     if (
@@ -43,7 +43,7 @@ export function topologyOf(meta: Record<string, unknown>): Topology {
   if (sentinel !== undefined) {
     if (!isDictionary(sentinel))
       throw invalidInput(
-        `\`meta.sentinel\` must be a dictionary like { name, sentinelRootNodes } (got ${describe(sentinel)}).`,
+        `\`meta.sentinel\` must be a dictionary like { name, sentinelRootNodes } (got ${describeValue(sentinel)}).`,
       );
     const { name, sentinelRootNodes, ...options } = sentinel;
     if (typeof name !== 'string' || name === '')

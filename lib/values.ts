@@ -6,7 +6,7 @@
  * and functions there are dropped, `NaN` and `Infinity` become `null`, Dates become ISO strings.
  */
 import { coded, ErrorCodes, invalidInput } from './errors';
-import { describe } from './options';
+import { describeValue } from './options';
 
 /** A key as Redis will see it: non-empty strings as they are, finite numbers as their decimal text. */
 export function toKey(key: unknown, inputName = 'key'): string {
@@ -15,7 +15,7 @@ export function toKey(key: unknown, inputName = 'key'): string {
     return key;
   }
   if (typeof key === 'number' && Number.isFinite(key)) return String(key);
-  throw invalidInput(`\`${inputName}\` must be a non-empty string or a finite number (got ${describe(key)}).`);
+  throw invalidInput(`\`${inputName}\` must be a non-empty string or a finite number (got ${describeValue(key)}).`);
 }
 
 /** JSON text for `value`; refuses what JSON cannot carry, naming the key. */
@@ -54,5 +54,5 @@ export function decodeValue(text: string, key: string): unknown {
 export function toTtl(ttl: unknown): number | undefined {
   if (ttl === undefined || ttl === null) return undefined;
   if (typeof ttl === 'number' && Number.isInteger(ttl) && ttl > 0) return ttl;
-  throw invalidInput(`\`ttl\` must be a positive whole number of seconds (got ${describe(ttl)}).`);
+  throw invalidInput(`\`ttl\` must be a positive whole number of seconds (got ${describeValue(ttl)}).`);
 }

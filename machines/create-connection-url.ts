@@ -1,6 +1,6 @@
 import { defaulted, defineMachine, exit, optional } from '../lib/define';
 import { invalidInput } from '../lib/errors';
-import { describe } from '../lib/options';
+import { describeValue } from '../lib/options';
 
 export default defineMachine('create-connection-url', {
   friendlyName: 'Create connection URL',
@@ -30,10 +30,10 @@ export default defineMachine('create-connection-url', {
   fn: (inputs, exits) => {
     const host = inputs.host === undefined || inputs.host === null ? '127.0.0.1' : inputs.host;
     if (typeof host !== 'string' || host === '' || /[\s/@?#]/.test(host))
-      throw invalidInput(`\`host\` must be a host name or IP address (got ${describe(host)}).`);
+      throw invalidInput(`\`host\` must be a host name or IP address (got ${describeValue(host)}).`);
     const port = Number(inputs.port ?? 6379);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
-      throw invalidInput(`\`port\` must be a whole number from 1 to 65535 (got ${describe(inputs.port)}).`);
+      throw invalidInput(`\`port\` must be a whole number from 1 to 65535 (got ${describeValue(inputs.port)}).`);
     let auth = '';
     if (inputs.pass !== undefined && inputs.pass !== null && inputs.pass !== '') {
       if (typeof inputs.pass !== 'string') throw invalidInput('`pass` must be a string.');
@@ -45,7 +45,7 @@ export default defineMachine('create-connection-url', {
     if (inputs.db !== undefined && inputs.db !== null && inputs.db !== '') {
       const db = Number(inputs.db);
       if (!Number.isInteger(db) || db < 0)
-        throw invalidInput(`\`db\` must be a whole number, 0 or more (got ${describe(inputs.db)}).`);
+        throw invalidInput(`\`db\` must be a whole number, 0 or more (got ${describeValue(inputs.db)}).`);
       path = `/${db}`;
     }
     const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;

@@ -69,7 +69,12 @@ export default defineMachine('create-manager', {
     registerSecretsOf(inputs.connectionString, options);
     let manager: Manager;
     try {
-      manager = new Manager(inputs.connectionString, options, inputs.meta, inputs.onUnexpectedFailure);
+      manager = new Manager({
+        connectionString: inputs.connectionString,
+        clientOptions: options,
+        meta: inputs.meta,
+        onUnexpectedFailure: inputs.onUnexpectedFailure,
+      });
     } catch (err) {
       return exits.failed({ error: err as Error });
     }

@@ -1,7 +1,7 @@
 import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
 import { defineMachine, exit, required } from '../lib/define';
 import { coded, ErrorCodes, invalidInput } from '../lib/errors';
-import { describe } from '../lib/options';
+import { describeValue } from '../lib/options';
 import { redactError } from '../lib/secrets';
 import { badConnectionExit, connectionInput, failedExit, metaInput } from '../lib/shared';
 import { toKey } from '../lib/values';
@@ -44,7 +44,7 @@ export default defineMachine('destroy-cached-values', {
     const client = liveConnection(inputs.connection);
     if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
     if (!Array.isArray(inputs.keys))
-      throw invalidInput(`\`keys\` must be an array of keys (got ${describe(inputs.keys)}).`);
+      throw invalidInput(`\`keys\` must be an array of keys (got ${describeValue(inputs.keys)}).`);
     const keys = new Set<string>();
     for (let i = 0; i < inputs.keys.length; i++) {
       try {

@@ -15,7 +15,7 @@
  * The `{D/C}` hash tag keeps a collection in one cluster slot. Item TTLs are Redis TTLs on the item hash.
  */
 import { invalidInput } from '../errors';
-import { describe, isDictionary } from '../options';
+import { describeValue, isDictionary } from '../options';
 
 export interface CollectionKeys {
   prefix: string;
@@ -29,7 +29,7 @@ export interface CollectionKeys {
 
 function checkName(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length === 0)
-    throw invalidInput(`The ${what} name must be a non-empty string (got ${describe(value)}).`);
+    throw invalidInput(`The ${what} name must be a non-empty string (got ${describeValue(value)}).`);
   return value;
 }
 
@@ -52,7 +52,7 @@ export function collectionKeys(database: unknown, collection: unknown): Collecti
 /** An item key as stored (URI-encoded). */
 export function encodeItemKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0)
-    throw invalidInput(`An item key must be a non-empty string (got ${describe(key)}).`);
+    throw invalidInput(`An item key must be a non-empty string (got ${describeValue(key)}).`);
   return encodeURIComponent(key);
 }
 
@@ -66,7 +66,7 @@ export interface EncodedItem {
 export function assertPlainObject(data: unknown, key: string): asserts data is Record<string, unknown> {
   if (!isDictionary(data)) {
     throw invalidInput(
-      `Item "${key}": only plain objects can be set (got ${describe(data)}); wrap other values in an object, e.g. { value: … }.`,
+      `Item "${key}": only plain objects can be set (got ${describeValue(data)}); wrap other values in an object, e.g. { value: … }.`,
     );
   }
 }
@@ -183,7 +183,7 @@ export function sameJson(a: unknown, b: unknown): boolean {
 export function ttlMs(ttl: unknown, key: string): number {
   if (ttl === undefined || ttl === null) return 0;
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0.001) {
-    throw invalidInput(`Item "${key}": ttl must be a positive number of seconds (got ${describe(ttl)}).`);
+    throw invalidInput(`Item "${key}": ttl must be a positive number of seconds (got ${describeValue(ttl)}).`);
   }
   return Math.round(ttl * 1000);
 }

@@ -21,6 +21,18 @@ export interface UnexpectedFailure extends Error {
 
 export type FailureHandler = (err: UnexpectedFailure) => void;
 
+/** What a manager is made from (createManager's inputs, `meta` already translated into `clientOptions`). */
+export interface ManagerOptions {
+  /** The Redis URL; kept private, shown masked. */
+  connectionString: string;
+  /** node-redis 6 client options translated from `meta` (lib/meta.ts). */
+  clientOptions: Record<string, unknown>;
+  /** The `meta` given to createManager, as given. */
+  meta?: Record<string, unknown>;
+  /** Told about failures of connections after they were handed out. */
+  onUnexpectedFailure?: FailureHandler;
+}
+
 /** How long a machine call waits for Redis to answer anything before it gives up (`meta.commandTimeout`). */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
@@ -45,12 +57,7 @@ export class Manager {
   readonly topology: Topology;
   readonly [MANAGER] = true;
 
-  constructor(
-    connectionString: string,
-    clientOptions: Record<string, unknown>,
-    meta: Record<string, unknown> | undefined,
-    onUnexpectedFailure: FailureHandler | undefined,
-  ) {
+  constructor({ connectionString, clientOptions, meta, onUnexpectedFailure }: ManagerOptions) {
     this.#connectionString = connectionString;
     this.#clientOptions = clientOptions;
     this.meta = meta;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import Pack from '../index';
-import { faces, outcome } from './helpers/faces';
+import Pack from '../../index';
+import { faces, outcome } from '../helpers/faces';
 
 describe('createConnectionUrl', () => {
   const cases: Array<[Record<string, unknown>, string]> = [

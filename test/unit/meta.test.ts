@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { translateMeta, v3ReconnectStrategy } from '../lib/meta';
+import { ErrorCodes, WarningCodes } from '../../lib/errors';
+import { translateMeta, v3ReconnectStrategy } from '../../lib/meta';
 
 /** Pure checks of the v3 → v6 option table (no server needed). */
 describe('meta translation (node-redis v3 names → v6 options)', () => {
@@ -55,6 +56,16 @@ describe('meta translation (node-redis v3 names → v6 options)', () => {
     process.off('warning', listener);
     assert.equal(warnings.filter((w) => w.includes('no_such_option_a')).length, 1);
     assert.ok(warnings.some((w) => /return_buffers is ignored/.test(w)));
+  });
+  it('its warnings carry WarningCodes.META_IGNORED; its refusals E_INVALID_INPUT', async () => {
+    const codes: unknown[] = [];
+    const listener = (w: Error & { code?: string }) => codes.push(w.code);
+    process.on('warning', listener);
+    translateMeta({ no_such_option_for_code: 1 });
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', listener);
+    assert.deepEqual(codes, [WarningCodes.META_IGNORED]);
+    assert.throws(() => translateMeta({ db: 'abc' }), { code: ErrorCodes.INVALID_INPUT });
   });
   it('refuses a translated option of the wrong type, naming it', () => {
     assert.throws(() => translateMeta({ db: 'abc' }), /meta\.db/);
