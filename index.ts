@@ -30,6 +30,22 @@ const Pack = Object.assign(runnerPack, { promises, redis, machines, createClient
 
 export default Pack;
 export { machines, redis, createClient };
+
+// Every machine (runner face) as a named export too, so `import { getCachedValue } from 'machinepack-redis-ts'`
+// works in ESM (Node finds these names in the compiled CommonJS) and `import Pack from` is fully typed where
+// TypeScript types a CommonJS default import as the whole module (nodenext, node16 ESM).
+export const createManager: Pack['createManager'] = runnerPack.createManager;
+export const getConnection: Pack['getConnection'] = runnerPack.getConnection;
+export const releaseConnection: Pack['releaseConnection'] = runnerPack.releaseConnection;
+export const destroyManager: Pack['destroyManager'] = runnerPack.destroyManager;
+export const cacheValue: Pack['cacheValue'] = runnerPack.cacheValue;
+export const getCachedValue: Pack['getCachedValue'] = runnerPack.getCachedValue;
+export const destroyCachedValues: Pack['destroyCachedValues'] = runnerPack.destroyCachedValues;
+export const createConnectionUrl: Pack['createConnectionUrl'] = runnerPack.createConnectionUrl;
+export const authenticate: Pack['authenticate'] = runnerPack.authenticate;
+export const setItem: Pack['setItem'] = runnerPack.setItem;
+export const deleteItem: Pack['deleteItem'] = runnerPack.deleteItem;
+export const subscribeCollection: Pack['subscribeCollection'] = runnerPack.subscribeCollection;
 export type {
   MemisClient,
   Database,
