@@ -78,6 +78,14 @@ export const ErrorCodes = {
   EXIT_NOT_FOUND: 'notFound',
   /** The exit `invalidKeys` (destroyCachedValues): a key in `keys` is not a key. */
   EXIT_INVALID_KEYS: 'invalidKeys',
+
+  // Replicated collections: trouble a copy reports on the client's `error` event (nothing stops; it repairs itself)
+  /** A message on a collection's channel was refused (malformed, or not continuing the log: a forgery?). */
+  BAD_NOTIFICATION: 'E_BAD_NOTIFICATION',
+  /** A copy could not catch up with Redis (unreachable, refused); it retries with backoff up to `syncInterval`. */
+  CATCH_UP_FAILED: 'E_CATCH_UP_FAILED',
+  /** A copy found it did not match Redis (a forged notification, or Redis back at an older snapshot); it resyncs. */
+  COPY_DIVERGED: 'E_COPY_DIVERGED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -20,10 +20,12 @@ import type {
   Database,
   MemisClient,
 } from './facade-types';
+import { timerDelay } from './collections/expiry-heap';
 import { machines } from './machines';
 import { connectionStringProblem } from './options';
 import { redact } from './secrets';
 import type { Connection } from './shared';
+import { isWellFormed } from './values';
 
 const { createManager, getConnection, setItem, deleteItem, subscribeCollection, destroyManager } = Object.fromEntries(
   Object.entries(machines).map(([k, m]) => [k, m.call]),
@@ -60,6 +62,22 @@ function failure(err: unknown, what: string): Error {
   return err as Error;
 }
 
+/** A promise that knows whether anyone asked for its outcome (see `MemisClient.settle`). */
+class ObservedPromise<R> extends Promise<R> {
+  observed = false;
+  // Derived promises (then/catch/finally) are plain ones.
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+  override then<A = R, B = never>(
+    onFulfilled?: ((value: R) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    this.observed = true;
+    return super.then(onFulfilled, onRejected);
+  }
+}
+
 /** The client behind the `MemisClient` interface. */
 export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   protected readonly eventNames = ['error'] as const;
@@ -94,6 +112,8 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   database(name: string): Database {
     if (typeof name !== 'string' || name === '')
       throw new TypeError('database(name): name must be a non-empty string.');
+    if (!isWellFormed(name))
+      throw new TypeError(`database(name): the name ${JSON.stringify(name)} is not well-formed Unicode.`);
     let db = this.#databases.get(name);
     if (!db) this.#databases.set(name, (db = new FacadeDatabase(this, name)));
     return db;
@@ -110,6 +130,21 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
 
   get closed(): boolean {
     return this.#quit;
+  }
+
+  /**
+   * @internal A promise for the caller that never becomes an unhandled rejection: if nobody has called its
+   * `then`/`catch`/`finally` (or awaited it) by the turn after it rejects, the error goes to `report` instead.
+   */
+  settle<R>(work: Promise<R>): Promise<R> {
+    const out = new ObservedPromise<R>((resolve, reject) => work.then(resolve, reject));
+    // Marks `out` handled for Node without counting as the caller's.
+    Promise.prototype.then.call(out, undefined, (err: unknown) => {
+      setImmediate(() => {
+        if (!out.observed) this.report(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+    return out;
   }
 
   /** @internal Report trouble: as an `error` event when someone listens, else ignored (never a crash). */
@@ -172,6 +207,8 @@ export class FacadeDatabase implements Database {
   collection<T extends object = Record<string, unknown>>(name: string): Collection<T> {
     if (typeof name !== 'string' || name === '')
       throw new TypeError('collection(name): name must be a non-empty string.');
+    if (!isWellFormed(name))
+      throw new TypeError(`collection(name): the name ${JSON.stringify(name)} is not well-formed Unicode.`);
     let c = this.#collections.get(name);
     if (!c) this.#collections.set(name, (c = new FacadeCollection<object>(this.client, this.name, name)));
     return c as unknown as Collection<T>;
@@ -187,7 +224,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   protected readonly emitterKind = 'collection';
   #replica: Replica | undefined;
   #subscribing: Promise<void> | undefined;
-  #stopped = false;
+  #generation = 0;
 
   constructor(
     private readonly client: FacadeClient,
@@ -204,21 +241,25 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
 
   /**
    * Start following the collection. Resolves once the local copy is loaded (listeners have then had `set` for
-   * every item). While Redis is unreachable it keeps trying; it rejects only if the client quits first.
+   * every item). While Redis is unreachable it keeps trying; it rejects only if the client quits (or `unsubscribe()`
+   * is called) first.
    */
   subscribe(): Promise<void> {
     if (this.#subscribing) return this.#subscribing;
-    this.#stopped = false;
+    // Each subscribe() starts a generation; unsubscribe() ends it. Whatever a stale generation loads is ended at
+    // once and can announce nothing, so one collection has at most one live copy feeding its listeners.
+    const generation = ++this.#generation;
     this.client.collections.add(this as unknown as FacadeCollection<object>);
-    const p = this.#subscribeLoop();
+    const p = this.#subscribeLoop(generation);
     p.catch(() => undefined); // a caller that does not await must not get an unhandled rejection
     this.#subscribing = p;
     return p;
   }
 
-  async #subscribeLoop(): Promise<void> {
+  async #subscribeLoop(generation: number): Promise<void> {
+    const stale = () => generation !== this.#generation || this.client.closed;
     for (;;) {
-      if (this.#stopped || this.client.closed)
+      if (stale())
         throw coded(
           ErrorCodes.CLIENT_QUIT,
           `Subscription to ${this.database}/${this.name} ended before it was loaded.`,
@@ -228,24 +269,30 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
           this.client.commandConnection(),
           this.client.subscriberConnection(),
         ]);
+        if (stale()) continue;
         const { subscription } = await subscribeCollection({
           connection,
           subscriber,
           database: this.database,
           collection: this.name,
           syncInterval: this.client.options.syncInterval,
-          onChange: (type, key, data) => this.#emit(type, key, data as T),
-          onTrouble: (err) => this.client.report(err),
+          onChange: (type, key, data) => {
+            if (!stale()) this.#emit(type, key, data as T);
+          },
+          onTrouble: (err) => {
+            if (!stale()) this.client.report(err);
+          },
         });
-        if (this.#stopped || this.client.closed) {
+        if (stale()) {
           await subscription.end();
           continue;
         }
         this.#replica = subscription;
         return;
       } catch (err) {
+        if (stale()) continue;
         this.client.report(failure(err, `subscribe to ${this.database}/${this.name}`));
-        await new Promise((r) => setTimeout(r, this.client.options.retryDelay));
+        await new Promise((r) => setTimeout(r, timerDelay(this.client.options.retryDelay)).unref());
       }
     }
   }
@@ -255,9 +302,9 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     this.emit(type, key, data, { event: type, database: this.database, collection: this.name });
   }
 
-  /** Stop following; the local copy is dropped. */
+  /** Stop following; the local copy is dropped. Once it resolves, no listener of this collection is called. */
   async unsubscribe(): Promise<void> {
-    this.#stopped = true;
+    this.#generation++;
     this.#subscribing = undefined;
     this.client.collections.delete(this as unknown as FacadeCollection<object>);
     const replica = this.#replica;
@@ -268,8 +315,14 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   /**
    * Write an item (a plain object) with an optional TTL in seconds. Resolves once Redis has it; rejects with a
    * clear error for data that is not a plain object of JSON values, or when Redis is unreachable or refuses.
+   * Never an unhandled rejection: a caller that does not handle the promise gets the error on the client's
+   * `error` event instead.
    */
-  async set(key: string, data: T, ttl?: number): Promise<void> {
+  set(key: string, data: T, ttl?: number): Promise<void> {
+    return this.client.settle(this.#set(key, data, ttl));
+  }
+
+  async #set(key: string, data: T, ttl?: number): Promise<void> {
     // Checked before connecting too, so refused data fails the same way whether or not Redis is reachable.
     assertPlainObject(data, key);
     let connection: Connection;
@@ -292,8 +345,12 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     }
   }
 
-  /** Delete an item. Resolves with whether there was one. */
-  async del(key: string): Promise<boolean> {
+  /** Delete an item. Resolves with whether there was one. Like `set`, never an unhandled rejection. */
+  del(key: string): Promise<boolean> {
+    return this.client.settle(this.#del(key));
+  }
+
+  async #del(key: string): Promise<boolean> {
     try {
       const connection = await this.client.commandConnection();
       return (await deleteItem({ connection, database: this.database, collection: this.name, key })).deleted;

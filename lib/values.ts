@@ -8,10 +8,23 @@
 import { coded, ErrorCodes, invalidInput } from './errors';
 import { describeValue } from './options';
 
+/**
+ * Whether a string is well-formed Unicode (no lone surrogate). Redis stores UTF-8, and a lone surrogate has no
+ * UTF-8 form: node-redis would write U+FFFD, so '\uD800', '\uDBFF' and '\uDC00' would all be one Redis key.
+ */
+export function isWellFormed(s: string): boolean {
+  const native = (s as unknown as { isWellFormed?: () => boolean }).isWellFormed;
+  return native ? native.call(s) : !/\p{Cs}/u.test(s);
+}
+
 /** A key as Redis will see it: non-empty strings as they are, finite numbers as their decimal text. */
 export function toKey(key: unknown, inputName = 'key'): string {
   if (typeof key === 'string') {
     if (key.length === 0) throw invalidInput(`\`${inputName}\` must be a non-empty string (got "").`);
+    if (!isWellFormed(key))
+      throw invalidInput(
+        `\`${inputName}\` must be well-formed Unicode (got ${JSON.stringify(key)}, which has a lone surrogate).`,
+      );
     return key;
   }
   if (typeof key === 'number' && Number.isFinite(key)) return String(key);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
 import { collectionKeys, encodeItemKey } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
@@ -32,7 +31,10 @@ export default defineMachine('delete-item', {
       outputDescription: 'The `deleted` property says whether there was an item to delete.',
       outputExample: { deleted: true },
     }),
-    failed: failedExit('Redis refused the deletion (no permission, read-only replica…); nothing changed.'),
+    failed: failedExit(
+      'Redis refused the deletion (no permission, read-only replica…). Nothing changed, unless the ' +
+        "error's `written` is true: then the item was deleted but not published (subscribers catch up from the log).",
+    ),
     badConnection: badConnectionExit,
   },
   fn: async (inputs, exits) => {
@@ -49,7 +51,6 @@ export default defineMachine('delete-item', {
           [keys.item(encodedKey), keys.meta, keys.log, keys.index],
           [
             keys.channel,
-            randomBytes(8).toString('hex'),
             encodedKey,
             String(LOG_LENGTH),
             publishCommand(connectionKind(inputs.connection) === 'cluster'),

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
 import { collectionKeys, encodeItem, encodeItemKey, ttlMs } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
@@ -47,7 +46,8 @@ export default defineMachine('set-item', {
       outputExample: { seq: 42 },
     }),
     failed: failedExit(
-      'Redis refused the write (out of memory, no permission, read-only replica…); nothing was written.',
+      'Redis refused the write (out of memory, no permission, read-only replica…). Nothing was written, unless the ' +
+        "error's `written` is true: then the item was written but not published (subscribers catch up from the log).",
     ),
     badConnection: badConnectionExit,
   },
@@ -67,12 +67,11 @@ export default defineMachine('set-item', {
           [keys.item(encodedKey), keys.meta, keys.log, keys.index],
           [
             keys.channel,
-            randomBytes(8).toString('hex'),
             encodedKey,
-            String(ms),
-            payload,
             String(LOG_LENGTH),
             publishCommand(connectionKind(inputs.connection) === 'cluster'),
+            String(ms),
+            payload,
             ...fields,
           ],
         ),

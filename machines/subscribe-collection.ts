@@ -7,8 +7,9 @@ import {
 } from '../lib/connection';
 import { collectionKeys } from '../lib/collections/codec';
 import { Replica, type ChangeHandler, type TroubleHandler } from '../lib/collections/replica';
+import { redisStore } from '../lib/collections/store';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
-import { invalidInput } from '../lib/errors';
+import { coded, ErrorCodes, invalidInput } from '../lib/errors';
 import { redact } from '../lib/secrets';
 import {
   badConnectionExit,
@@ -76,10 +77,20 @@ export default defineMachine('subscribe-collection', {
     if (typeof inputs.syncInterval !== 'number' || !(inputs.syncInterval >= 10))
       throw invalidInput('`syncInterval` must be a number of milliseconds, 10 or more.');
     const keys = collectionKeys(inputs.database, inputs.collection);
-    const replica = new Replica(keys, command, subscriber, inputs.onChange, inputs.onTrouble ?? (() => undefined), {
-      syncInterval: inputs.syncInterval,
-      sharded: connectionKind(inputs.subscriber) === 'cluster',
-    });
+    const name = `${inputs.database}/${inputs.collection}`;
+    const store = redisStore(keys, command, subscriber, connectionKind(inputs.subscriber) === 'cluster');
+    const replica = new Replica(
+      store,
+      inputs.onChange,
+      inputs.onTrouble ?? (() => undefined),
+      { syncInterval: inputs.syncInterval, name },
+      (kind, message, cause) =>
+        kind === 'rejected'
+          ? coded(ErrorCodes.BAD_NOTIFICATION, redact(message))
+          : kind === 'diverged'
+            ? coded(ErrorCodes.COPY_DIVERGED, redact(message))
+            : coded(ErrorCodes.CATCH_UP_FAILED, redact(message), cause === undefined ? undefined : { cause }),
+    );
     try {
       await replica.start();
     } catch (err) {

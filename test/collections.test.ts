@@ -274,14 +274,17 @@ describe('replicated collections (memis facade)', () => {
     await sub.subscribe();
     await pub.set('seen', { v: 1 });
     await until(() => log.length === 1, 'the first set');
-    // Simulate a lost message: advance the sequence and log a change, but publish nothing.
-    const seq = await raw.hIncrBy('memis:{lost/c}:meta', 'seq', 1);
-    const epoch = await raw.hGet('memis:{lost/c}:meta', 'epoch');
+    // Simulate a lost message: write the item, its log entry and the meta as the write script does, publish nothing.
+    const [seqText, t] = await raw.hmGet('memis:{lost/c}:meta', ['seq', 't']);
+    const seq = Number(seqText) + 1;
+    const stamp = String(Number(t) + 1);
     await raw.hSet('memis:{lost/c}:i:ghost', { 'm:seq': String(seq), 'd:v': '2' });
     await raw.sAdd('memis:{lost/c}:keys', 'ghost');
-    await raw.xAdd('memis:{lost/c}:log', `${seq}-0`, { m: `${seq}\n${epoch}\ns\nghost\n0\n{"v":2}` });
+    await raw.xAdd('memis:{lost/c}:log', `${seq}-0`, { t: stamp, o: 's', k: 'ghost', d: '0' });
+    await raw.hSet('memis:{lost/c}:meta', { seq: String(seq), t: stamp });
     await until(() => sub.get('ghost') !== undefined, 'the lost item', 3000);
     assert.deepEqual(sub.get('ghost'), { v: 2 });
+    assert.equal((sub as FacadeCollection).replica!.resyncs, 0, 'replayed from the log, not a full resync');
   });
 
   it('does a full resync when the change log no longer covers the gap, vanished items included', async () => {
@@ -381,7 +384,7 @@ describe('replicated collections (memis facade)', () => {
   });
 
   it('the process exits by itself after quit()', async function () {
-    this.timeout(20000);
+    this.timeout(60000);
     const script = `
       const Pack = require(${JSON.stringify(path.resolve(__dirname, '..', 'index.ts'))}).default;
       (async () => {
@@ -400,7 +403,7 @@ describe('replicated collections (memis facade)', () => {
       const t = setTimeout(() => {
         child.kill('SIGKILL');
         resolve(-1);
-      }, 15000);
+      }, 50000);
       child.on('exit', (c) => {
         clearTimeout(t);
         resolve(c);

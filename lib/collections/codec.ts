@@ -1,21 +1,27 @@
 /**
- * How replicated collections are laid out in Redis, and how items are encoded. Other programs may read these.
+ * How replicated collections are laid out in Redis, and how items and notifications are encoded. Other programs
+ * may read these (the README's "Storage layout" repeats this table).
  *
  * Names: database, collection and item key are each URI-encoded (`encodeURIComponent`), so none of them can
- * contain `{`, `}`, `/` or `:` and no name can reach outside its collection. A collection `C` of database `D`:
+ * contain `{`, `}`, `/` or `:` and no name can reach outside its collection. Names must be well-formed Unicode.
+ * A collection `C` of database `D`:
  *
- * | key                       | type   | holds                                                          |
- * |---------------------------|--------|----------------------------------------------------------------|
- * | `memis:{D/C}:i:<key>`     | hash   | one item: `m:seq` (the write's sequence number), `d:<field>` = the field's value as JSON |
- * | `memis:{D/C}:meta`        | hash   | `seq` (last sequence number), `epoch` (changes when the collection is re-created, e.g. after a restart) |
- * | `memis:{D/C}:keys`        | set    | the URI-encoded keys of the items (expired ones are pruned lazily by writes) |
- * | `memis:{D/C}:log`         | stream | the last changes (about 10,000), id `<seq>-0`, field `m` = the notification |
- * | `memis:{D/C}:ch`          | channel| notifications: `seq \n epoch \n op \n key \n ttlMs \n payload`, op `s` (set) or `d` (delete), payload the item as JSON |
+ * | key                   | type    | holds |
+ * |-----------------------|---------|-------|
+ * | `memis:{D/C}:i:<key>` | hash    | one item: `m:seq` (its last write's sequence number, the item's revision), `m:dl` (its deadline, ms on Redis's clock; absent without TTL), `d:<field>` = the field's value as JSON |
+ * | `memis:{D/C}:meta`    | hash    | `seq` (last sequence number), `epoch` (changes when the collection is re-created: a restart empty, a FLUSHALL, an evicted meta), `t` (the last write's stamp) |
+ * | `memis:{D/C}:keys`    | set     | the URI-encoded keys of the items (may hold keys of expired items; loads prune them) |
+ * | `memis:{D/C}:log`     | stream  | the last changes (about 10,000), id `<seq>-0`, fields `t` (stamp), `o` (`s` set, `d` delete), `k` (key), `d` (deadline, 0 for none): no payloads |
+ * | `memis:{D/C}:ch`      | channel | notifications: `seq \n epoch \n t \n pt \n op \n key \n deadline \n payload`, payload the item as JSON (empty for a delete) |
  *
- * The `{D/C}` hash tag keeps a collection in one cluster slot. Item TTLs are Redis TTLs on the item hash.
+ * `t` is the write's stamp (Redis `TIME` in microseconds, strictly increasing within an epoch) and `pt` the stamp
+ * of the write before it: a copy checks that each notification continues the chain it holds, and compares its
+ * chain with the log and the meta in its periodic check, so a forged notification or a Redis that went back to an
+ * older state is noticed. The `{D/C}` hash tag keeps a collection in one cluster slot.
  */
 import { invalidInput } from '../errors';
 import { describeValue, isDictionary } from '../options';
+import { isWellFormed } from '../values';
 
 export interface CollectionKeys {
   prefix: string;
@@ -30,6 +36,10 @@ export interface CollectionKeys {
 function checkName(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length === 0)
     throw invalidInput(`The ${what} name must be a non-empty string (got ${describeValue(value)}).`);
+  if (!isWellFormed(value))
+    throw invalidInput(
+      `The ${what} name must be well-formed Unicode (got ${JSON.stringify(value)}, which has a lone surrogate).`,
+    );
   return value;
 }
 
@@ -53,7 +63,19 @@ export function collectionKeys(database: unknown, collection: unknown): Collecti
 export function encodeItemKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0)
     throw invalidInput(`An item key must be a non-empty string (got ${describeValue(key)}).`);
+  if (!isWellFormed(key))
+    throw invalidInput(`The item key ${JSON.stringify(key)} is not well-formed Unicode (it has a lone surrogate).`);
   return encodeURIComponent(key);
+}
+
+/** The item key of a stored (URI-encoded) one; undefined when it does not decode. */
+export function decodeItemKey(encoded: string): string | undefined {
+  if (!encoded.includes('%')) return encoded;
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The fields of an item: hash arguments (`d:<name>`, JSON) and the notification payload (the item as JSON). */
@@ -77,6 +99,8 @@ export function encodeItem(data: unknown, key: string): EncodedItem {
   const fields: string[] = [];
   let payload = '{';
   for (const name of Object.keys(data)) {
+    if (!isWellFormed(name))
+      throw invalidInput(`Item "${key}": the field name ${JSON.stringify(name)} is not well-formed Unicode.`);
     const value = data[name];
     const json = fieldJson(value, key, name);
     fields.push(`d:${name}`, json);
@@ -103,9 +127,19 @@ function fieldJson(value: unknown, key: string, name: string): string {
   }
 }
 
-/** Decode a hash (an object, as HGETALL gives on RESP3, or flat field/value pairs) into the item. */
-export function decodeHash(hash: string[] | Record<string, string>): { data: Record<string, unknown>; seq: number } {
-  const item: { data: Record<string, unknown>; seq: number } = { data: {}, seq: 0 };
+/** An item as stored: its contents, revision (`m:seq`) and deadline (`m:dl`, ms on Redis's clock; 0 for none). */
+export interface StoredItem {
+  data: Record<string, unknown>;
+  seq: number;
+  deadline: number;
+}
+
+/**
+ * Decode a hash (an object, as HGETALL gives on RESP3, or flat field/value pairs) into the item. Throws on a field
+ * that is not JSON (not written by this pack).
+ */
+export function decodeHash(hash: string[] | Record<string, string>): StoredItem {
+  const item: StoredItem = { data: {}, seq: 0, deadline: 0 };
   if (Array.isArray(hash)) {
     for (let i = 0; i < hash.length; i += 2) take(item, hash[i]!, hash[i + 1]!);
   } else {
@@ -114,47 +148,124 @@ export function decodeHash(hash: string[] | Record<string, string>): { data: Rec
   return item;
 }
 
-/** One hash field into the item: `d:<name>` fields are the item's, `m:seq` the write's sequence number. */
-function take(item: { data: Record<string, unknown>; seq: number }, field: string, text: string): void {
+/** One hash field into the item: `d:<name>` fields are the item's, `m:*` fields its metadata. */
+function take(item: StoredItem, field: string, text: string): void {
   if (field.charCodeAt(0) === 100 /* d */ && field.charCodeAt(1) === 58 /* : */) {
-    const name = field.slice(2);
-    const value = JSON.parse(text) as unknown;
-    // An own data property even for `__proto__`, so no field name can reach a prototype.
-    if (name === '__proto__')
-      Object.defineProperty(item.data, name, { value, enumerable: true, writable: true, configurable: true });
-    else item.data[name] = value;
+    setField(item.data, field.slice(2), JSON.parse(text) as unknown);
   } else if (field === 'm:seq') {
     item.seq = Number(text);
+  } else if (field === 'm:dl') {
+    item.deadline = Number(text) || 0;
   }
 }
 
-/** A notification, parsed. */
+/** An own data property even for `__proto__`, so no field name can reach a prototype. */
+function setField(data: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === '__proto__')
+    Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true });
+  else data[name] = value;
+}
+
+/** One change of a write: a set (with the new contents) or a delete of one item. */
+export interface Change {
+  op: 's' | 'd';
+  key: string;
+  /** The item's deadline, ms since epoch on Redis's clock; 0 for none. */
+  deadline: number;
+  /** The new contents (`s` only). */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * A notification, parsed: one write (today one change; the format allows several, for atomic batches, each as
+ * `op \n key \n deadline \n payload` after the header).
+ */
 export interface Notification {
   seq: number;
   epoch: string;
-  op: 's' | 'd';
-  key: string;
-  ttlMs: number;
-  payload: string;
+  /** The write's stamp, and the stamp of the write before it in this epoch ('0' for the first). */
+  t: string;
+  pt: string;
+  changes: Change[];
 }
 
-export function parseNotification(message: string): Notification | undefined {
-  const a = message.indexOf('\n');
-  const b = message.indexOf('\n', a + 1);
-  const c = message.indexOf('\n', b + 1);
-  const d = message.indexOf('\n', c + 1);
-  const e = message.indexOf('\n', d + 1);
-  if (a < 0 || b < 0 || c < 0 || d < 0 || e < 0) return undefined;
-  const op = message.slice(b + 1, c);
-  if (op !== 's' && op !== 'd') return undefined;
-  return {
-    seq: Number(message.slice(0, a)),
-    epoch: message.slice(a + 1, b),
-    op,
-    key: decodeURIComponent(message.slice(c + 1, d)),
-    ttlMs: Number(message.slice(d + 1, e)),
-    payload: message.slice(e + 1),
-  };
+const SEQ = /^[1-9][0-9]{0,15}$/;
+const STAMP = /^(0|[1-9][0-9]{0,19})$/;
+const EPOCH = /^[0-9A-Za-z]{1,40}$/;
+const DEADLINE = /^(0|[1-9][0-9]{0,15})$/;
+
+/**
+ * Parse a notification. Everything on the channel is untrusted (anyone allowed to PUBLISH there can send
+ * anything): returns the reason it is refused instead of throwing.
+ */
+export function parseNotification(message: unknown): Notification | string {
+  if (typeof message !== 'string') return 'not a string';
+  if (message.length > 512 * 1024 * 1024) return 'too long';
+  const parts = message.split('\n');
+  if (parts.length < 8 || (parts.length - 4) % 4 !== 0) return `${parts.length} lines`;
+  const [seq, epoch, t, pt] = parts as [string, string, string, string];
+  if (!SEQ.test(seq) || !(Number(seq) <= Number.MAX_SAFE_INTEGER)) return 'bad sequence number';
+  if (!EPOCH.test(epoch)) return 'bad epoch';
+  if (!STAMP.test(t) || !STAMP.test(pt)) return 'bad stamp';
+  const changes: Change[] = [];
+  for (let i = 4; i < parts.length; i += 4) {
+    const op = parts[i]!;
+    const key = decodeItemKey(parts[i + 1]!);
+    const dl = parts[i + 2]!;
+    const payload = parts[i + 3]!;
+    if (op !== 's' && op !== 'd') return 'bad operation';
+    if (key === undefined || key === '' || !isWellFormed(key)) return 'bad key';
+    if (!DEADLINE.test(dl)) return 'bad deadline';
+    if (op === 'd') {
+      if (payload !== '' || dl !== '0') return 'bad delete';
+      changes.push({ op, key, deadline: 0 });
+      continue;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(payload);
+    } catch {
+      return 'payload is not JSON';
+    }
+    if (!isDictionary(data)) return 'payload is not an object';
+    changes.push({ op, key, deadline: Number(dl), data });
+  }
+  return { seq: Number(seq), epoch, t, pt, changes };
+}
+
+/** A change log entry: the write's sequence number, stamp and changes (keys and deadlines, no contents). */
+export interface LogEntry {
+  seq: number;
+  t: string;
+  changes: Array<{ op: 's' | 'd'; key: string; deadline: number }>;
+}
+
+/** Parse a log entry from XRANGE's raw reply (`[id, [field, value, …]]`); a string says why it is refused. */
+export function parseLogEntry(raw: unknown): LogEntry | string {
+  if (!Array.isArray(raw) || raw.length !== 2 || typeof raw[0] !== 'string' || !Array.isArray(raw[1]))
+    return 'not a stream entry';
+  const id = raw[0];
+  const fields = raw[1] as unknown[];
+  const dash = id.indexOf('-');
+  const seq = id.slice(0, dash);
+  if (!SEQ.test(seq) || id.slice(dash + 1) !== '0') return `bad id ${id}`;
+  const entry: LogEntry = { seq: Number(seq), t: '', changes: [] };
+  let op: string | undefined;
+  let key: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const f = String(fields[i]);
+    const v = String(fields[i + 1]);
+    if (f === 't') entry.t = v;
+    else if (f === 'o') op = v;
+    else if (f === 'k') key = decodeItemKey(v);
+    else if (f === 'd') {
+      if ((op !== 's' && op !== 'd') || key === undefined || !DEADLINE.test(v)) return `bad change in entry ${id}`;
+      entry.changes.push({ op, key, deadline: Number(v) });
+      op = key = undefined;
+    }
+  }
+  if (!STAMP.test(entry.t) || entry.changes.length === 0) return `bad entry ${id}`;
+  return entry;
 }
 
 /** Deep equality of JSON values (what decides whether a write changed an item). */
@@ -179,11 +290,16 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return true;
 }
 
+/** The longest TTL an item takes: 100 years (longer ones are refused before anything is written). */
+export const MAX_TTL_SECONDS = 100 * 365 * 24 * 3600;
+
 /** Item TTL: absent, or a positive number of seconds (fractions allowed, down to 1 ms). Returns milliseconds. */
 export function ttlMs(ttl: unknown, key: string): number {
   if (ttl === undefined || ttl === null) return 0;
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0.001) {
-    throw invalidInput(`Item "${key}": ttl must be a positive number of seconds (got ${describeValue(ttl)}).`);
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0.001 || ttl > MAX_TTL_SECONDS) {
+    throw invalidInput(
+      `Item "${key}": ttl must be a positive number of seconds, at most ${MAX_TTL_SECONDS} (100 years) (got ${describeValue(ttl)}).`,
+    );
   }
   return Math.round(ttl * 1000);
 }

@@ -1,19 +1,28 @@
 /**
  * A process's copy of one collection, kept equal to what Redis holds.
  *
- * - Late join: subscribe first (buffering), then load an atomic snapshot stamped with the sequence number, then
- *   apply the buffered notifications newer than it.
- * - Order and duplicates: every notification carries the collection's sequence number; anything not newer than
- *   what the copy holds is dropped, so no change is applied (or announced) twice.
- * - Missed notifications: a gap in the sequence, a reconnect of the subscriber, or a periodic check of the
- *   collection's sequence number (every `syncInterval`) replays the change log; when the log no longer covers the
- *   gap, or the collection's epoch changed (Redis restarted empty), a full resync compares a fresh snapshot with
- *   the copy and announces the differences, vanished items included.
- * - Expiry: each notification and snapshot carries the item's remaining TTL; a local timer announces `expire` with
- *   the last copy, so no keyspace notifications are needed.
+ * - Late join: subscribe first (buffering), then load a snapshot stamped with the sequence number, then apply the
+ *   buffered notifications newer than it.
+ * - Order, duplicates, forgeries: every notification carries the collection's epoch, sequence number, its write's
+ *   stamp and the stamp of the write before (a chain). A copy applies a notification only when it continues the
+ *   chain it holds; anything not newer is dropped, so no change is announced twice; a gap, an epoch it does not
+ *   hold or a broken chain starts a catch-up. Anything malformed is refused, counted and reported.
+ * - Catch-up: one atomic script reads the meta, checks that the log still holds the copy's position with the same
+ *   stamp, and returns the log entries after it with the current contents of the items they name. When the log
+ *   does not continue what the copy holds (trimmed, another epoch, Redis went back to an older state, a forged
+ *   notification was applied), a full resync compares a fresh snapshot with the copy and announces every
+ *   difference. Catch-ups wait for the command connection to be ready, and one that achieved nothing (failed, or
+ *   left a notification unexplained) makes the next wait longer: 50 ms doubling up to `syncInterval`.
+ * - Periodic check (every `syncInterval`): the meta and the log entry at the copy's position; a different epoch,
+ *   a lower sequence number or a different stamp (state went backwards, a forgery) starts a catch-up at once;
+ *   being behind on two checks in a row (not just in-flight messages) too.
+ * - Expiry: deadlines are absolute, on Redis's clock (its `TIME`, measured against ours on every round trip). An
+ *   item whose deadline passed is never announced as `set`; when its deadline comes, the copy asks Redis whether
+ *   a newer write exists before announcing `expire`.
  */
-import type { RedisClient } from '../connection/client';
-import { decodeHash, parseNotification, sameJson, type CollectionKeys, type Notification } from './codec';
+import { decodeHash, decodeItemKey, parseLogEntry, parseNotification, sameJson, type Notification } from './codec';
+import { ExpiryHeap, timerDelay } from './expiry-heap';
+import type { ReplicaStore } from './store';
 
 export type ChangeType = 'set' | 'delete' | 'expire';
 /** Called for every change of the copy. `data` is the new contents (`set`) or the last copy held. */
@@ -21,10 +30,13 @@ export type ChangeHandler = (type: ChangeType, key: string, data: Record<string,
 /** Called for trouble that does not stop the replica (a failed catch-up is retried). */
 export type TroubleHandler = (err: Error) => void;
 
+/** Builds the Error reported for trouble of a kind (refused input, a failed catch-up). */
+export type TroubleFactory = (kind: 'rejected' | 'catchUp' | 'diverged', message: string, cause?: unknown) => Error;
+
 interface Entry {
   data: Record<string, unknown>;
   seq: number;
-  /** When the item expires (ms since epoch), 0 for never. */
+  /** When the item expires (ms since epoch, Redis's clock), 0 for never. */
   deadline: number;
 }
 
@@ -32,102 +44,79 @@ interface Entry {
 const EXPIRY_SLACK_MS = 1000;
 /** Items read per pipelined window while loading a snapshot. */
 const SNAPSHOT_WINDOW = 2000;
-/** Change log entries fetched per round trip during a replay. */
+/** Change log entries read per catch-up round trip. */
 const REPLAY_PAGE = 1000;
-
-/** A binary min-heap of expiry deadlines (stale entries are skipped when popped). */
-class DeadlineHeap {
-  private readonly at: number[] = [];
-  private readonly keys: string[] = [];
-  get size(): number {
-    return this.at.length;
-  }
-  peek(): number | undefined {
-    return this.at[0];
-  }
-  push(at: number, key: string): void {
-    this.at.push(at);
-    this.keys.push(key);
-    let i = this.at.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (this.at[p]! <= at) break;
-      this.swap(i, p);
-      i = p;
-    }
-  }
-  pop(): [number, string] | undefined {
-    if (this.at.length === 0) return undefined;
-    const top: [number, string] = [this.at[0]!, this.keys[0]!];
-    const lastAt = this.at.pop()!;
-    const lastKey = this.keys.pop()!;
-    if (this.at.length > 0) {
-      this.at[0] = lastAt;
-      this.keys[0] = lastKey;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < this.at.length && this.at[l]! < this.at[m]!) m = l;
-        if (r < this.at.length && this.at[r]! < this.at[m]!) m = r;
-        if (m === i) break;
-        this.swap(i, m);
-        i = m;
-      }
-    }
-    return top;
-  }
-  clear(): void {
-    this.at.length = 0;
-    this.keys.length = 0;
-  }
-  private swap(a: number, b: number): void {
-    [this.at[a], this.at[b]] = [this.at[b]!, this.at[a]!];
-    [this.keys[a], this.keys[b]] = [this.keys[b]!, this.keys[a]!];
-  }
-}
+/** Notifications buffered during a catch-up, at most; beyond, they are dropped (the next catch-up reads the log). */
+const MAX_PENDING = 10000;
+/** The first wait before a catch-up that follows one that achieved nothing. */
+const MIN_BACKOFF_MS = 50;
+/** Items whose expiry is confirmed with Redis per round trip. */
+const EXPIRY_BATCH = 1000;
 
 export interface ReplicaOptions {
-  /** How often (ms) the copy checks the collection's sequence number in Redis, to catch a lost notification. */
+  /** How often (ms) the copy checks the collection in Redis, to catch a lost or forged notification. */
   syncInterval: number;
-  /** Sharded pub/sub (SSUBSCRIBE), for a Cluster. */
-  sharded: boolean;
+  /** A name for messages (`database/collection`). */
+  name: string;
+}
+
+/** Counters of a copy. */
+export interface ReplicaStats {
+  /** Items held. */
+  items: number;
+  /** The collection's sequence number the copy holds (its revision). */
+  revision: number;
+  /** Catch-ups run (each one script round trip, or a resync). */
+  catchUps: number;
+  /** Full resyncs after the first load (the log could not bring the copy up to date). */
+  resyncs: number;
+  /** Channel messages refused (malformed, or not continuing the chain). */
+  rejectedMessages: number;
+  /** When the copy last confirmed it holds what Redis holds (ms since epoch), 0 for never. */
+  lastSyncAt: number;
 }
 
 /** The live copy of one collection. Made by the subscribeCollection machine. */
 export class Replica {
   readonly #items = new Map<string, Entry>();
-  readonly #heap = new DeadlineHeap();
-  #lastSeq = 0;
+  readonly #heap = new ExpiryHeap();
+  #seq = 0;
   #epoch = '';
+  #t = '0';
   #syncing = false;
+  #wanted = false;
   #pending: Notification[] = [];
+  /** Notifications already kept once after a catch-up that did not explain them. */
+  readonly #retried = new WeakSet<Notification>();
   #ended = false;
   #suspect: number | undefined;
+  /** Redis's clock minus ours (ms). */
+  #offset = 0;
   #expiryTimer: NodeJS.Timeout | undefined;
   #expiryAt = 0;
+  #expiring = false;
   #pollTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #backoff = 0;
+  #failing = false;
+  #lastRejectReport = 0;
+  #unreportedRejects = 0;
+  readonly #stats = { catchUps: 0, resyncs: 0, rejectedMessages: 0, lastSyncAt: 0 };
   readonly #listener = (message: string) => this.#onMessage(message);
-  readonly #onReady = () => void this.catchUp();
-  /** Full resyncs done after the first load (a gap the change log could not cover, or an epoch change). */
-  resyncs = 0;
 
   constructor(
-    readonly keys: CollectionKeys,
-    private readonly command: RedisClient,
-    private readonly subscriber: RedisClient,
+    private readonly store: ReplicaStore,
     private readonly onChange: ChangeHandler,
     private readonly onTrouble: TroubleHandler,
     private readonly options: ReplicaOptions,
+    private readonly trouble: TroubleFactory = (_kind, message) => new Error(message),
   ) {}
 
   /** Subscribe, load the snapshot, announce its items as `set`. Resolves once the copy is loaded. */
   async start(): Promise<void> {
     this.#syncing = true;
     try {
-      if (this.options.sharded) await this.subscriber.sSubscribe(this.keys.channel, this.#listener);
-      else await this.subscriber.subscribe(this.keys.channel, this.#listener);
+      await this.store.subscribe(this.#listener);
       await this.#resync();
     } catch (err) {
       this.#syncing = false;
@@ -135,31 +124,30 @@ export class Replica {
       throw err;
     }
     this.#syncing = false;
-    this.#drain();
-    // Every replica on a shared subscriber connection listens for its `ready`: raise the limit as they come.
-    this.subscriber.setMaxListeners(this.subscriber.getMaxListeners() + 1);
-    this.subscriber.on('ready', this.#onReady);
-    this.#pollTimer = setInterval(() => void this.#poll(), this.options.syncInterval);
+    if (this.#ended) return;
+    this.store.watch(
+      () => this.#requestCatchUp(),
+      () => {
+        if (this.#wanted) this.#requestCatchUp();
+      },
+    );
+    this.#pollTimer = setInterval(() => void this.#poll(), timerDelay(this.options.syncInterval));
     this.#pollTimer.unref();
+    this.#drain();
   }
 
-  /** Stop following the collection; the copy is kept but no longer updated. Idempotent. */
+  /** Stop following the collection; the copy is kept but no longer updated, and nothing is announced. Idempotent. */
   async end(): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#expiryTimer);
+    clearTimeout(this.#retryTimer);
+    this.#expiryTimer = this.#retryTimer = undefined;
     this.#heap.clear();
-    if (this.subscriber.listeners('ready').includes(this.#onReady)) {
-      this.subscriber.off('ready', this.#onReady);
-      this.subscriber.setMaxListeners(Math.max(10, this.subscriber.getMaxListeners() - 1));
-    }
-    if (this.subscriber.isOpen) {
-      const off = this.options.sharded
-        ? this.subscriber.sUnsubscribe(this.keys.channel, this.#listener)
-        : this.subscriber.unsubscribe(this.keys.channel, this.#listener);
-      await off.catch(() => undefined);
-    }
+    this.#pending = [];
+    this.store.unwatch();
+    await this.store.unsubscribe(this.#listener);
   }
 
   get ended(): boolean {
@@ -170,63 +158,165 @@ export class Replica {
   }
   /** The sequence number of the last change applied. */
   get seq(): number {
-    return this.#lastSeq;
+    return this.#seq;
+  }
+  /** The collection's epoch the copy follows ('' before the collection exists). */
+  get epoch(): string {
+    return this.#epoch;
+  }
+  /** Full resyncs done after the first load. */
+  get resyncs(): number {
+    return this.#stats.resyncs;
+  }
+  stats(): ReplicaStats {
+    return { items: this.#items.size, revision: this.#seq, ...this.#stats };
   }
   get(key: string): Record<string, unknown> | undefined {
     return this.#items.get(key)?.data;
   }
+  /** The item's revision and deadline (ms since epoch, Redis's clock; 0 for none), or undefined. */
+  entry(key: string): { data: Record<string, unknown>; revision: number; deadline: number } | undefined {
+    const e = this.#items.get(key);
+    return e && { data: e.data, revision: e.seq, deadline: e.deadline };
+  }
   has(key: string): boolean {
     return this.#items.has(key);
   }
+  /** The item keys held. */
   keysList(): string[] {
     return [...this.#items.keys()];
   }
 
+  // ---- notifications -------------------------------------------------------------------------------------------
+
   #onMessage(message: string): void {
+    if (this.#ended) return;
     try {
       const n = parseNotification(message);
-      if (!n || this.#ended) return;
-      // While catching up, or while earlier notifications wait for a catch-up that failed, keep the order.
-      if (this.#syncing || this.#pending.length > 0) this.#pending.push(n);
+      if (typeof n === 'string') return this.#reject(`a malformed notification (${n})`);
+      // While catching up, or while earlier notifications wait for a catch-up, keep the order.
+      if (this.#syncing || this.#pending.length > 0) this.#buffer(n);
       else this.#apply(n);
     } catch (err) {
-      this.onTrouble(err as Error);
+      // Nothing above should throw; if it does, it is reported, never thrown into the subscriber's event loop.
+      this.#report(this.trouble('rejected', `Collection ${this.options.name}: ${(err as Error).message}`, err));
     }
   }
 
-  /** Apply one notification in sequence order; a gap or a foreign epoch starts a catch-up instead. */
+  #buffer(n: Notification): void {
+    // Dropping is safe: what the catch-up does not cover is found by the next gap or check.
+    if (this.#pending.length >= MAX_PENDING) this.#pending = [];
+    this.#pending.push(n);
+  }
+
+  /** Apply one notification if it continues the copy's chain; a gap or another epoch starts a catch-up instead. */
   #apply(n: Notification): void {
     if (n.epoch !== this.#epoch) {
-      if (this.#epoch === '' && this.#lastSeq === 0 && n.seq === 1) {
-        this.#epoch = n.epoch; // the collection was created after our snapshot
+      if (this.#epoch === '' && this.#seq === 0 && n.pt === '0') {
+        // The first write of an epoch that began after our snapshot (which found no collection).
+        this.#epoch = n.epoch;
+        this.#seq = n.seq - 1;
       } else {
-        this.#pending.push(n);
-        void this.catchUp();
-        return;
+        this.#buffer(n);
+        return this.#requestCatchUp();
       }
     }
-    if (n.seq <= this.#lastSeq) return;
-    if (n.seq > this.#lastSeq + 1) {
-      this.#pending.push(n);
-      void this.catchUp();
+    if (n.seq <= this.#seq) return; // a duplicate, or older than what the copy holds
+    if (n.seq > this.#seq + 1) {
+      this.#buffer(n);
+      return this.#requestCatchUp();
+    }
+    if (n.pt !== this.#t) {
+      // Not the write that follows the one we hold: forged, or Redis went back to an older state.
+      this.#reject(`a notification that does not continue the log (seq ${n.seq})`);
       return;
     }
-    this.#lastSeq = n.seq;
-    this.#change(n);
+    this.#seq = n.seq;
+    this.#t = n.t;
+    for (const c of n.changes) {
+      if (this.#ended) return;
+      const held = this.#items.get(c.key);
+      if (held && held.seq >= n.seq) continue;
+      if (c.op === 'd') {
+        if (held) this.#remove(c.key, 'delete', held);
+      } else if (c.deadline > 0 && c.deadline <= this.#redisNow()) {
+        if (held) this.#remove(c.key, 'expire', held); // written already expired (a delayed message)
+      } else {
+        this.#put(c.key, c.data!, n.seq, c.deadline, held);
+      }
+    }
   }
 
-  #change(n: Notification): void {
-    const held = this.#items.get(n.key);
-    if (held && held.seq >= n.seq) return;
-    if (n.op === 'd') {
-      if (!held) return;
-      this.#items.delete(n.key);
-      this.onChange('delete', n.key, held.data);
-      return;
+  /**
+   * Apply buffered notifications in order (after a load or a catch-up). After a catch-up that succeeded, the copy
+   * holds Redis's epoch: a notification of another one is stale and dropped; one that still leaves a gap gets one
+   * more catch-up (its predecessor may have been lost) and is then dropped as unexplained (forged, or beyond the
+   * log), so nothing is retried forever.
+   */
+  #drain(caughtUp = false): void {
+    const pending = this.#pending.sort((a, b) => a.seq - b.seq);
+    this.#pending = [];
+    for (let i = 0; i < pending.length; i++) {
+      if (this.#ended) return;
+      if (this.#syncing) {
+        this.#pending.push(...pending.slice(i));
+        return;
+      }
+      const n = pending[i]!;
+      if (caughtUp && n.epoch !== this.#epoch && !(this.#epoch === '' && n.pt === '0')) {
+        this.#stats.rejectedMessages++;
+        continue;
+      }
+      if (caughtUp && n.seq > this.#seq + 1) {
+        if (this.#retried.has(n)) {
+          this.#reject(`a notification the log does not explain (seq ${n.seq})`, false);
+          continue;
+        }
+        this.#retried.add(n);
+      }
+      this.#apply(n);
     }
-    const data = JSON.parse(n.payload) as Record<string, unknown>;
-    this.#put(n.key, data, n.seq, n.ttlMs > 0 ? Date.now() + n.ttlMs : 0, held);
   }
+
+  #reject(what: string, catchUp = true): void {
+    this.#stats.rejectedMessages++;
+    // Reported at most once per syncInterval (a flood of bad messages is one line per interval, with a count).
+    const now = Date.now();
+    if (now - this.#lastRejectReport >= this.options.syncInterval) {
+      const more = this.#unreportedRejects > 0 ? ` (and ${this.#unreportedRejects} more since the last report)` : '';
+      this.#lastRejectReport = now;
+      this.#unreportedRejects = 0;
+      this.#report(
+        this.trouble(
+          'rejected',
+          `Collection ${this.options.name}: refused ${what}${more}; the copy checks with Redis. ` +
+            'Only this pack should PUBLISH on a collection channel.',
+        ),
+      );
+    } else {
+      this.#unreportedRejects++;
+    }
+    if (catchUp) this.#requestCatchUp();
+  }
+
+  #report(err: Error): void {
+    try {
+      this.onTrouble(err);
+    } catch {
+      // A throwing trouble handler must not break the copy.
+    }
+  }
+
+  #emit(type: 'set' | 'delete' | 'expire', key: string, data: Record<string, unknown>): void {
+    if (this.#ended) return;
+    try {
+      this.onChange(type, key, data);
+    } catch (err) {
+      this.#report(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  // ---- the copy and its deadlines --------------------------------------------------------------------------------
 
   /** Store an item; announce `set` only when its contents changed. */
   #put(key: string, data: Record<string, unknown>, seq: number, deadline: number, held: Entry | undefined): void {
@@ -235,121 +325,261 @@ export class Replica {
       held.deadline = deadline;
     } else {
       this.#items.set(key, { data, seq, deadline });
-      this.onChange('set', key, data);
+      this.#emit('set', key, data);
     }
-    if (deadline > 0) this.#schedule(deadline, key);
+    if (deadline > 0) this.#heap.set(key, deadline);
+    else this.#heap.delete(key);
+    this.#armExpiry();
   }
 
-  #schedule(deadline: number, key: string): void {
-    this.#heap.push(deadline, key);
-    if (this.#expiryTimer && this.#expiryAt <= deadline) return;
+  #remove(key: string, type: 'delete' | 'expire', held: Entry): void {
+    this.#items.delete(key);
+    this.#heap.delete(key);
+    this.#emit(type, key, held.data);
+  }
+
+  #redisNow(): number {
+    return Date.now() + this.#offset;
+  }
+
+  /** Learn Redis's clock from a reply: `redisMs` read between `sentAt` and now (our clock). */
+  #clock(redisMs: number, sentAt: number): void {
+    if (!Number.isFinite(redisMs) || redisMs <= 0) return;
+    this.#offset = redisMs - (sentAt + Date.now()) / 2;
+  }
+
+  #armExpiry(): void {
+    if (this.#ended || this.#expiring) return;
+    const next = this.#heap.peek();
+    if (next === undefined) {
+      clearTimeout(this.#expiryTimer);
+      this.#expiryTimer = undefined;
+      return;
+    }
+    const at = next - this.#offset;
+    if (this.#expiryTimer && this.#expiryAt <= at) return;
     clearTimeout(this.#expiryTimer);
-    this.#expiryAt = deadline;
-    this.#expiryTimer = setTimeout(() => this.#expire(), Math.max(0, deadline - Date.now()));
+    this.#expiryAt = at;
+    // Clamped below 2^31 ms: a later deadline wakes the timer early, finds nothing due, and arms it again.
+    this.#expiryTimer = setTimeout(() => void this.#expire(), timerDelay(at - Date.now()));
     this.#expiryTimer.unref();
   }
 
-  #expire(): void {
+  /** Announce `expire` for items past their deadline, after asking Redis whether a newer write exists. */
+  async #expire(): Promise<void> {
     this.#expiryTimer = undefined;
-    const now = Date.now();
-    while (this.#heap.size > 0 && this.#heap.peek()! <= now) {
-      const [at, key] = this.#heap.pop()!;
+    if (this.#ended || this.#expiring) return;
+    const now = this.#redisNow();
+    const due: Array<[string, Entry]> = [];
+    while (due.length < EXPIRY_BATCH && this.#heap.size > 0 && this.#heap.peek()! <= now) {
+      const [, key] = this.#heap.pop()!;
       const held = this.#items.get(key);
-      if (!held || held.deadline !== at) continue; // re-set or deleted since
-      this.#items.delete(key);
-      this.onChange('expire', key, held.data);
+      if (held) due.push([key, held]);
     }
-    const next = this.#heap.peek();
-    if (next !== undefined && !this.#ended) {
-      this.#expiryAt = next;
-      this.#expiryTimer = setTimeout(() => this.#expire(), Math.max(0, next - Date.now()));
-      this.#expiryTimer.unref();
+    if (due.length > 0) {
+      let revisions: Array<number | null> | undefined;
+      if (this.store.ready) {
+        this.#expiring = true;
+        const sentAt = Date.now();
+        try {
+          const r = await this.store.revisions(due.map(([key]) => encodeURIComponent(key)));
+          this.#clock(r.clock, sentAt);
+          revisions = r.revisions;
+        } catch {
+          // Redis unreachable: the deadline passed on the clock we last measured; announce it.
+        }
+        this.#expiring = false;
+        if (this.#ended) return;
+      }
+      let newer = false;
+      for (let i = 0; i < due.length; i++) {
+        const [key, held] = due[i]!;
+        if (this.#items.get(key) !== held || this.#heap.get(key) !== undefined) continue; // changed meanwhile
+        const revision = revisions?.[i];
+        if (revision != null && revision > held.seq) {
+          newer = true; // a newer write is on its way: no `expire` for an item that lives on
+          continue;
+        }
+        if (revision != null && revision === held.seq) {
+          this.#heap.set(key, Math.max(held.deadline, this.#redisNow() + 1)); // not yet expired on Redis's clock
+          continue;
+        }
+        this.#remove(key, 'expire', held);
+      }
+      if (newer) this.#requestCatchUp();
     }
+    this.#armExpiry();
   }
 
-  /** Apply buffered notifications in order (after a load or a catch-up). */
-  #drain(): void {
-    const pending = this.#pending.sort((a, b) => a.seq - b.seq);
-    this.#pending = [];
-    for (const n of pending) {
-      if (this.#syncing) this.#pending.push(n);
-      else this.#apply(n);
-    }
-  }
+  // ---- catching up -------------------------------------------------------------------------------------------------
 
   /**
-   * Bring the copy up to what Redis holds: replay the change log from the last sequence number applied, or do a
-   * full resync when the log no longer covers it or the collection's epoch changed. Safe to call at any time.
+   * Ask for a catch-up: at once, or after the backoff when the last one achieved nothing; once the command
+   * connection is ready when it is not. Safe to call at any time, any number of times.
    */
-  async catchUp(): Promise<void> {
-    if (this.#syncing || this.#ended) return;
+  #requestCatchUp(): void {
+    if (this.#ended) return;
+    this.#wanted = true;
+    if (this.#syncing || this.#retryTimer) return;
+    if (this.#backoff === 0) return void this.#runCatchUp();
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.#runCatchUp();
+    }, timerDelay(this.#backoff));
+    this.#retryTimer.unref();
+  }
+
+  /** Bring the copy up to what Redis holds. Resolves when done (or failed: it is retried). */
+  catchUp(): Promise<void> {
+    this.#wanted = true;
+    return this.#runCatchUp();
+  }
+
+  async #runCatchUp(): Promise<void> {
+    if (this.#syncing || this.#ended || !this.#wanted) return;
+    // Not now: the command connection's `ready` (or the periodic check) asks again.
+    if (!this.store.ready) return;
+    this.#wanted = false;
     this.#syncing = true;
-    let ok = false;
+    this.#stats.catchUps++;
+    let productive = false;
     try {
-      if (!(await this.#replay())) {
-        await this.#resync();
-        this.resyncs++;
-      }
-      ok = true;
+      productive = await this.#catchUp();
+      this.#failing = false;
     } catch (err) {
-      // Redis unreachable or refusing: keep what is buffered; the next poll or reconnect tries again. Draining
-      // now would start another catch-up that fails at once, in a loop that never yields.
-      this.onTrouble(err as Error);
+      // One report per streak of failures (an outage), not one per retry.
+      if (!this.#failing && !this.#ended)
+        this.#report(
+          this.trouble(
+            'catchUp',
+            `Collection ${this.options.name}: could not catch up with Redis (${(err as Error).message}); retrying.`,
+            err,
+          ),
+        );
+      this.#failing = true;
+      this.#wanted = true;
     } finally {
       this.#syncing = false;
     }
-    if (ok && !this.#ended) this.#drain();
+    if (this.#ended) return;
+    this.#drain(!this.#failing);
+    if (productive && !this.#wanted) this.#backoff = 0;
+    else this.#backoff = Math.min(Math.max(MIN_BACKOFF_MS, this.#backoff * 2), this.options.syncInterval);
+    if (this.#wanted) this.#requestCatchUp();
   }
 
-  /** Replay the change log; false when it cannot bring the copy up to date (a full resync is needed). */
-  async #replay(): Promise<boolean> {
+  /** One catch-up: replay the log from the copy's position, or resync. True when it changed anything. */
+  async #catchUp(): Promise<boolean> {
+    let productive = false;
     for (;;) {
-      const entries = (await this.command.xRange(this.keys.log, `${this.#lastSeq + 1}-0`, '+', {
-        COUNT: REPLAY_PAGE,
-      })) as Array<{ id: string; message: Record<string, string> }>;
-      if (entries.length === 0) {
-        const [seq, epoch] = (await this.command.hmGet(this.keys.meta, ['seq', 'epoch'])) as Array<string | null>;
-        return (epoch ?? '') === this.#epoch && Number(seq ?? 0) <= this.#lastSeq;
+      const sentAt = Date.now();
+      const r = await this.store.catchUp(this.#epoch, this.#seq, this.#t, REPLAY_PAGE);
+      if (this.#ended) return productive;
+      this.#clock(r.clock, sentAt);
+      if (r.status === 'resync') {
+        // Same epoch but not the same history: a forged notification was applied, or Redis went back to an older
+        // state (a restart from an older snapshot, a failover to a lagging replica). Worth a report.
+        if (this.#epoch !== '' && r.epoch === this.#epoch)
+          this.#report(
+            this.trouble(
+              'diverged',
+              `Collection ${this.options.name}: the copy did not match Redis (at seq ${this.#seq}, Redis at ${r.seq}: ` +
+                'a forged notification, or Redis went back to an older state); resyncing.',
+            ),
+          );
+        await this.#resync();
+        this.#stats.resyncs++;
+        return true;
       }
-      for (const entry of entries) {
-        const n = parseNotification(entry.message.m ?? '');
-        if (!n || n.epoch !== this.#epoch || n.seq !== this.#lastSeq + 1) return false;
-        this.#lastSeq = n.seq;
-        this.#change(n);
-        if (this.#ended) return true;
+      if (r.entries.length === 0) {
+        if (r.seq !== this.#seq) {
+          // The meta is ahead of the log's end (a log that lost its tail): read everything.
+          await this.#resync();
+          this.#stats.resyncs++;
+          return true;
+        }
+        this.#confirmed();
+        return productive;
       }
-      if (entries.length < REPLAY_PAGE) return true;
+      const entries = r.entries.map(parseLogEntry);
+      let expected = this.#seq + 1;
+      for (const e of entries) {
+        if (typeof e === 'string' || e.seq !== expected++) {
+          // Not a log this pack wrote: start over from a snapshot.
+          await this.#resync();
+          this.#stats.resyncs++;
+          return true;
+        }
+      }
+      productive = true;
+      const now = this.#redisNow();
+      for (const [encoded, pairs] of r.items) {
+        if (this.#ended) return productive;
+        const key = decodeItemKey(encoded);
+        if (key === undefined) continue;
+        const held = this.#items.get(key);
+        if (pairs.length === 0) {
+          if (held) {
+            const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
+            this.#remove(key, expired ? 'expire' : 'delete', held);
+          }
+          continue;
+        }
+        let item;
+        try {
+          item = decodeHash(pairs);
+        } catch {
+          this.#stats.rejectedMessages++;
+          continue; // not written by this pack; a resync would read it the same way
+        }
+        if (held && held.seq >= item.seq) continue;
+        if (item.deadline > 0 && item.deadline <= now) {
+          if (held) this.#remove(key, 'expire', held);
+          continue;
+        }
+        this.#put(key, item.data, item.seq, item.deadline, held);
+      }
+      const last = entries[entries.length - 1] as Exclude<(typeof entries)[number], string>;
+      this.#seq = last.seq;
+      this.#t = last.t;
+      if (entries.length < REPLAY_PAGE) {
+        if (this.#seq !== r.seq) {
+          // The log ends before the meta's sequence number (a log that lost its tail): read everything.
+          await this.#resync();
+          this.#stats.resyncs++;
+          return true;
+        }
+        this.#confirmed();
+        return productive;
+      }
     }
+  }
+
+  #confirmed(): void {
+    this.#suspect = undefined;
+    this.#stats.lastSyncAt = Date.now();
   }
 
   /**
    * Load a snapshot and make the copy equal to it, announcing every difference.
    *
-   * The sequence number, epoch and member list are read together (MULTI); the items are then read in pipelined
-   * batches, which keeps Redis answering other clients and overlaps its work with our decoding. An item written
-   * after that point is read at its newer version (its `m:seq` says so) and the buffered notification for it is
-   * then dropped as not newer; an item deleted after it is missing here and its buffered `delete` finds nothing.
+   * The sequence number, epoch, stamp and member list are read together (MULTI); the items are then read in
+   * pipelined windows, which keeps Redis answering other clients and overlaps its work with our decoding. An item
+   * written after that point is read at its newer version (its `m:seq` says so) and the buffered notification for
+   * it is then dropped as not newer; an item deleted after it is missing here and its buffered `delete` finds
+   * nothing.
    */
   async #resync(): Promise<void> {
-    const [meta, members] = (await this.command
-      .multi()
-      .hmGet(this.keys.meta, ['seq', 'epoch'])
-      .sMembers(this.keys.index)
-      .exec()) as unknown as [Array<string | null>, string[]];
+    const sentAt = Date.now();
+    const head = await this.store.snapshotHead();
     if (this.#ended) return;
+    this.#clock(head.clock, sentAt);
+    const members = head.members;
     // On a first load nothing is held, so nothing can have vanished: no need to remember what was seen.
     const seen = this.#items.size > 0 ? new Set<string>() : undefined;
-    // One pipeline (no MULTI) per window of items; the next window is requested before this one is decoded, so
-    // Redis and the network work while we parse.
-    const fetchWindow = (start: number) => {
-      const pipeline = this.command.multi();
-      const end = Math.min(members.length, start + SNAPSHOT_WINDOW);
-      for (let i = start; i < end; i++) {
-        const k = this.keys.itemPrefix + members[i]!;
-        pipeline.hGetAll(k).pTTL(k);
-      }
-      return pipeline.execAsPipeline() as Promise<unknown[]>;
-    };
+    const gone: string[] = [];
+    // The next window is requested before this one is decoded, so Redis and the network work while we parse.
+    const fetchWindow = (start: number) => this.store.readItems(members.slice(start, start + SNAPSHOT_WINDOW));
     let next = members.length > 0 ? fetchWindow(0) : undefined;
     for (let start = 0; next; start += SNAPSHOT_WINDOW) {
       const replies = await next;
@@ -358,50 +588,69 @@ export class Replica {
         await next?.catch(() => undefined);
         return;
       }
-      const now = Date.now();
-      for (let j = 0; 2 * j < replies.length; j++) {
-        const { data, seq } = decodeHash(replies[2 * j] as Record<string, string>);
-        if (seq === 0) continue; // gone (deleted or expired) since the member list was read
+      const now = this.#redisNow();
+      for (let j = 0; j < replies.length; j++) {
         const member = members[start + j]!;
-        const key = member.includes('%') ? decodeURIComponent(member) : member;
+        const pairs = replies[j]!;
+        if (pairs.length === 0) {
+          gone.push(member); // deleted or expired since the member list was read, or a stale member
+          continue;
+        }
+        let item;
+        try {
+          item = decodeHash(pairs);
+        } catch {
+          this.#stats.rejectedMessages++;
+          continue;
+        }
+        const key = decodeItemKey(member);
+        if (key === undefined || item.seq === 0) continue;
+        if (item.deadline > 0 && item.deadline <= now) continue;
         seen?.add(key);
-        const ttl = Number(replies[2 * j + 1]);
-        this.#put(key, data, seq, ttl > 0 ? now + ttl : 0, this.#items.get(key));
+        this.#put(key, item.data, item.seq, item.deadline, this.#items.get(key));
       }
     }
-    const now = Date.now();
-    for (const [key, held] of seen ? this.#items : []) {
+    const now = this.#redisNow();
+    for (const [key, held] of seen ? [...this.#items] : []) {
+      if (this.#ended) return;
       if (seen!.has(key)) continue;
-      this.#items.delete(key);
       const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
-      this.onChange(expired ? 'expire' : 'delete', key, held.data);
+      this.#remove(key, expired ? 'expire' : 'delete', held);
     }
-    this.#lastSeq = Number(meta[0] ?? 0);
-    this.#epoch = meta[1] ?? '';
-    this.#suspect = undefined;
+    this.#seq = head.seq;
+    this.#epoch = head.epoch;
+    this.#t = head.t;
+    this.#confirmed();
+    // Index members whose item is gone (expired items) are dropped here rather than by every write.
+    if (gone.length > 0) void this.store.prune(gone).catch(() => undefined);
   }
 
-  /** The periodic check: behind on two checks in a row (not just in-flight messages) → catch up. */
+  /** The periodic check. */
   async #poll(): Promise<void> {
-    if (this.#syncing || this.#ended || this.command.isReady === false) return;
-    if (this.#pending.length > 0) return void (await this.catchUp());
+    if (this.#syncing || this.#ended) return;
+    if (!this.store.ready) return; // its `ready` asks for a catch-up when one is wanted
+    if (this.#wanted || this.#pending.length > 0) return this.#requestCatchUp();
     try {
-      const [seq, epoch] = (await this.command.hmGet(this.keys.meta, ['seq', 'epoch'])) as Array<string | null>;
-      const current = Number(seq ?? 0);
-      if ((epoch ?? '') !== this.#epoch) {
-        // Redis lost the collection (restart) or re-created it: a different epoch is never in flight for long.
-        if (this.#suspect === -1) await this.catchUp();
-        else this.#suspect = -1;
-        return;
-      }
-      if (current > this.#lastSeq) {
-        if (this.#suspect !== undefined && this.#suspect !== -1 && this.#lastSeq < this.#suspect) await this.catchUp();
-        else this.#suspect = current;
+      const sentAt = Date.now();
+      const c = await this.store.check(this.#seq);
+      if (this.#syncing || this.#ended) return;
+      this.#clock(c.clock, sentAt);
+      if (c.epoch !== this.#epoch || c.seq < this.#seq) {
+        // Redis lost the collection, or went back to an older state: resync now.
+        this.#requestCatchUp();
+      } else if (c.seq === this.#seq) {
+        if (c.t !== this.#t)
+          this.#requestCatchUp(); // same number, another write: a forgery or an older state
+        else this.#confirmed();
+      } else if (c.entryT !== undefined && c.entryT !== this.#t) {
+        this.#requestCatchUp(); // the write at our position is not the one we applied
+      } else if (this.#suspect !== undefined && this.#seq < this.#suspect) {
+        this.#requestCatchUp(); // behind on two checks in a row: not just messages in flight
       } else {
-        this.#suspect = undefined;
+        this.#suspect = c.seq;
       }
     } catch {
-      // Redis unreachable: the subscriber's reconnect triggers a catch-up.
+      // Redis unreachable: the reconnect (`ready`) triggers a catch-up.
     }
   }
 }

@@ -1,9 +1,20 @@
 /**
- * The Lua scripts behind replicated collections. Each write is one script, so the item, its TTL, the
- * collection's sequence number, the change log and the notification change together or not at all.
+ * The Lua scripts behind replicated collections.
+ *
+ * A write is one script, all-or-nothing: it checks everything that could fail (TTL range, the types of the keys
+ * it touches, the log id it will add) and makes its first checked write (the log entry, or the index member that
+ * tolerates a stale entry) before anything a reader could see, so Redis refusing it (out of memory, an ACL, a key
+ * of the wrong type) leaves nothing half-written. Redis does not roll a script back: this order is what keeps it
+ * whole. The write's deadline and stamp come from Redis's clock (`TIME`), never the writer's.
+ *
+ * A new epoch starts when the meta hash is missing (first write, a restart empty, FLUSHALL, an evicted meta). Its
+ * sequence numbers start at 1 for a collection with nothing left of it, else above anything an older epoch can
+ * have reached (Redis's time in ms × 1000), so an item's revision grows across epochs. A log without a meta (an
+ * evicted meta) belongs to a lost epoch and is dropped.
  */
 import { createHash } from 'node:crypto';
 import type { RedisClient } from '../connection/client';
+import { MAX_TTL_SECONDS } from './codec';
 
 /**
  * The publish command for a connection: sharded pub/sub (SPUBLISH, Redis 7+) on a Cluster, so notifications stay
@@ -13,48 +24,150 @@ export function publishCommand(sharded: boolean): string {
   return sharded ? 'SPUBLISH' : 'PUBLISH';
 }
 
-/** Entries kept in a collection's change log (approximate: MAXLEN ~). */
+/** Entries kept in a collection's change log (approximate: MAXLEN ~). Entries carry no contents (~60 bytes). */
 export const LOG_LENGTH = 10000;
 
-// KEYS: item, meta, log, index.
-// ARGV: channel, candidate epoch, encoded key, ttl ms, payload, log length, PUBLISH or SPUBLISH, fields…
-const SET = `
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then epoch = ARGV[2]; redis.call('HSET', KEYS[2], 'epoch', epoch) end
-local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'm:seq', seq)
-for i = 8, #ARGV, 200 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV)))
+/** Prefix of the errors our scripts raise themselves (a refused argument, a failed step). */
+export const SCRIPT_ERROR = 'MEMIS';
+
+// The part every write shares: the clock, the meta, the new sequence number and stamp, the log entry.
+// KEYS: item, meta, log, index. ARGV[1] channel, ARGV[2] encoded key, ARGV[3] log length, ARGV[4] PUBLISH/SPUBLISH.
+// Sets: nowMs, seq, t, pt, epoch, fresh; `addLog(op, dl)` appends the entry (first write that can be refused).
+const PROLOGUE = `
+local function n2s(n) return string.format('%.0f', n) end
+local clock = redis.call('TIME')
+local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local t = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local meta = redis.call('HMGET', KEYS[2], 'epoch', 'seq', 't')
+local epoch, seq, pt = meta[1], tonumber(meta[2] or '0') or 0, tonumber(meta[3] or '0') or 0
+local fresh = false
+if not epoch then
+  fresh = true
+  epoch = n2s(t)
+  pt = 0
+  if redis.call('EXISTS', KEYS[3], KEYS[4]) == 0 then seq = 0 else seq = nowMs * 1000 end
 end
-local ttl = tonumber(ARGV[4])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-redis.call('SADD', KEYS[4], ARGV[3])
--- Prune index entries of items that expired, a couple per write, so the index does not grow without bound.
-local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[3])
-for _, m in ipairs(redis.call('SRANDMEMBER', KEYS[4], 2)) do
-  if redis.call('EXISTS', prefix .. m) == 0 then redis.call('SREM', KEYS[4], m) end
+seq = seq + 1
+if t <= pt then t = pt + 1 end
+local function addLog(op, dl)
+  if fresh then redis.call('DEL', KEYS[3]) end
+  local fields = {KEYS[3], 'MAXLEN', '~', ARGV[3], n2s(seq) .. '-0', 't', n2s(t), 'o', op, 'k', ARGV[2], 'd', n2s(dl)}
+  local r = redis.pcall('XADD', unpack(fields))
+  if type(r) == 'table' and r.err and (string.find(r.err, 'equal or smaller', 1, true) or string.find(r.err, 'WRONGTYPE', 1, true)) then
+    -- A log ahead of the meta (or not a stream) is not this epoch's: drop it. Copies holding it resync.
+    redis.call('DEL', KEYS[3])
+    r = redis.pcall('XADD', unpack(fields))
+  end
+  if type(r) == 'table' and r.err then
+    return redis.error_reply('${SCRIPT_ERROR} nothing was written: ' .. r.err)
+  end
+  if fresh then
+    redis.call('HSET', KEYS[2], 'epoch', epoch, 'seq', n2s(seq), 't', n2s(t))
+  else
+    redis.call('HSET', KEYS[2], 'seq', n2s(seq), 't', n2s(t))
+  end
+  return nil
 end
-local msg = seq .. '\\n' .. epoch .. '\\ns\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5]
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], seq .. '-0', 'm', msg)
-redis.call(ARGV[7], ARGV[1], msg)
-return seq
+local function publish(msg)
+  local r = redis.pcall(ARGV[4], ARGV[1], msg)
+  if type(r) == 'table' and r.err then
+    return redis.error_reply('${SCRIPT_ERROR} written as seq ' .. n2s(seq) .. ' but not published (copies catch up from the log): ' .. r.err)
+  end
+  return n2s(seq)
+end
 `;
 
-// KEYS: item, meta, log, index. ARGV: channel, candidate epoch, encoded key, log length, PUBLISH or SPUBLISH.
-const DELETE = `
-if redis.call('DEL', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[4], ARGV[3])
+// ARGV[5] ttl ms, ARGV[6] payload, ARGV[7…] hash fields (d:<name>, JSON)…
+const SET = `${PROLOGUE}
+local ttl = tonumber(ARGV[5])
+if not ttl or ttl < 0 or ttl > ${MAX_TTL_SECONDS * 1000} or ttl ~= math.floor(ttl) then
+  return redis.error_reply('${SCRIPT_ERROR} nothing was written: bad ttl ' .. ARGV[5])
+end
+if (#ARGV - 6) % 2 ~= 0 then return redis.error_reply('${SCRIPT_ERROR} nothing was written: odd field list') end
+local dl = 0
+if ttl > 0 then dl = nowMs + ttl end
+-- The index first: it checks the index's type and memory, and a stale member is harmless (loads prune it).
+redis.call('SADD', KEYS[4], ARGV[2])
+local err = addLog('s', dl)
+if err then return err end
+redis.call('DEL', KEYS[1])
+if dl > 0 then
+  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:dl', n2s(dl))
+else
+  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq))
+end
+for i = 7, #ARGV, 200 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV)))
+end
+if dl > 0 then redis.call('PEXPIREAT', KEYS[1], dl) end
+return publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\ns\\n' .. ARGV[2] .. '\\n' .. n2s(dl) .. '\\n' .. ARGV[6])
+`;
+
+const DELETE = `${PROLOGUE}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[4], ARGV[2])
   return 0
 end
-redis.call('SREM', KEYS[4], ARGV[3])
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then epoch = ARGV[2]; redis.call('HSET', KEYS[2], 'epoch', epoch) end
-local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-local msg = seq .. '\\n' .. epoch .. '\\nd\\n' .. ARGV[3] .. '\\n0\\n'
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'm', msg)
-redis.call(ARGV[5], ARGV[1], msg)
-return seq
+redis.call('SISMEMBER', KEYS[4], ARGV[2]) -- checks the index's type before any write
+local err = addLog('d', 0)
+if err then return err end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[4], ARGV[2])
+return publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\nd\\n' .. ARGV[2] .. '\\n0\\n')
+`;
+
+/**
+ * A catch-up, atomically: the meta, Redis's clock and, when the copy's position (`seq`, stamp) is still in this
+ * epoch's log, the entries after it with the current contents of the items they name.
+ * KEYS: meta, log. ARGV: epoch, seq, stamp, max entries, item key prefix.
+ * Returns { status, seq, epoch, t, clock seconds, clock µs, entries, items } with status 'ok' (entries follow the
+ * copy's position; items: key, HGETALL pairs…) or 'resync' (the log does not continue what the copy holds).
+ */
+const CATCH_UP = `
+local meta = redis.call('HMGET', KEYS[1], 'seq', 'epoch', 't')
+local clock = redis.call('TIME')
+local head = {meta[1] or '0', meta[2] or '', meta[3] or '0', clock[1], clock[2]}
+local function answer(status, entries, items)
+  return {status, head[1], head[2], head[3], head[4], head[5], entries or {}, items or {}}
+end
+if (meta[2] or '') ~= ARGV[1] then return answer('resync') end
+local seq, last = tonumber(meta[1] or '0') or 0, tonumber(ARGV[2])
+if seq < last then return answer('resync') end
+if seq == last then
+  if (meta[3] or '0') == ARGV[3] then return answer('ok') end
+  return answer('resync')
+end
+local entries = redis.call('XRANGE', KEYS[2], ARGV[2] .. '-0', '+', 'COUNT', tonumber(ARGV[4]) + 1)
+local first = entries[1]
+if not first or first[1] ~= ARGV[2] .. '-0' then return answer('resync') end
+local stamp
+for i = 1, #first[2], 2 do if first[2][i] == 't' then stamp = first[2][i + 1] end end
+if stamp ~= ARGV[3] then return answer('resync') end
+table.remove(entries, 1)
+local seen, items = {}, {}
+for _, e in ipairs(entries) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'k' and not seen[f[i + 1]] then
+      seen[f[i + 1]] = true
+      items[#items + 1] = f[i + 1]
+      items[#items + 1] = redis.call('HGETALL', ARGV[5] .. f[i + 1])
+    end
+  end
+end
+return answer('ok', entries, items)
+`;
+
+/**
+ * Drop index members whose item is gone (expired), atomically per member, so a write racing the pruning is never
+ * lost from the index. KEYS: index. ARGV: item key prefix, members…
+ */
+const PRUNE = `
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 0 then n = n + redis.call('SREM', KEYS[1], ARGV[i]) end
+end
+return n
 `;
 
 export interface Script {
@@ -64,7 +177,12 @@ export interface Script {
 function script(source: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
-export const scripts = { set: script(SET), delete: script(DELETE) };
+export const scripts = {
+  set: script(SET),
+  delete: script(DELETE),
+  catchUp: script(CATCH_UP),
+  prune: script(PRUNE),
+};
 
 /** Run a script by its SHA, loading it on NOSCRIPT (after a restart or on a new server). */
 export async function run(client: RedisClient, s: Script, keys: string[], args: string[]): Promise<unknown> {

@@ -144,6 +144,7 @@ function establish(
         };
         register(handle, state);
         hideSecrets(client);
+        if (topology.kind === 'single') watchHandshake(client, state, handle);
         resolve(handle);
       },
       (err: Error) => {
@@ -187,6 +188,25 @@ function hideSecrets(client: RedisClient): void {
 }
 
 /** The reset, when a connection's server stopped answering: reject what waits, reconnect in the background. */
+/**
+ * A reconnect whose socket connects but whose handshake never answers (a black-holed path: the TCP connection is
+ * accepted and nothing comes back) would leave the client open and never ready, for good: node-redis bounds only
+ * the socket connect, and commands are refused while not ready, so the reply watch never sees one hang. So a
+ * (re)connect that is not ready within the command timeout is reset like a hung connection.
+ */
+function watchHandshake(client: RedisClient, state: ConnectionState, handle: RedisClient | LegacyClient): void {
+  let timer: NodeJS.Timeout | undefined;
+  client.on('connect', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!state.released && client.isOpen && !client.isReady) resetHung(state, handle);
+    }, state.watch.timeoutMs);
+    timer.unref();
+  });
+  client.on('ready', () => clearTimeout(timer));
+  client.on('end', () => clearTimeout(timer));
+}
+
 function resetHung(state: ConnectionState, handle: RedisClient | LegacyClient): void {
   if (state.released) return;
   reportFailure(

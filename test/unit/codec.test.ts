@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
+import { isWellFormed } from '../../lib/values';
 import {
   collectionKeys,
   decodeHash,
@@ -130,33 +131,53 @@ describe('codec (no server)', () => {
 
   describe('notifications', () => {
     const note = (parts: Array<string | number>) => parts.join('\n');
-    it('parses seq, epoch, op, key (decoded), ttl and payload; the payload may hold newlines', () => {
-      const n = parseNotification(note([42, 'ep-1', 's', encodeItemKey('a b/c'), 1500, '{"t":"x\\ny"}\nmore']));
+    it('parses seq, epoch, stamps and each change: op, key (decoded), deadline, data', () => {
+      const n = parseNotification(note([42, 'ep1', 1001, 1000, 's', encodeItemKey('a b/c'), 1500, '{"t":"x\\ny"}']));
       assert.deepEqual(n, {
         seq: 42,
-        epoch: 'ep-1',
-        op: 's',
-        key: 'a b/c',
-        ttlMs: 1500,
-        payload: '{"t":"x\\ny"}\nmore',
+        epoch: 'ep1',
+        t: '1001',
+        pt: '1000',
+        changes: [{ op: 's', key: 'a b/c', deadline: 1500, data: { t: 'x\ny' } }],
       });
-      assert.equal(parseNotification(note([7, 'e', 'd', 'k', 0, '']))?.op, 'd');
+      const d = parseNotification(note([7, 'e', 2, 1, 'd', 'k', 0, '']));
+      assert.equal(typeof d === 'object' && d.changes[0]!.op, 'd');
     });
-    it('a malformed message is undefined, not an exception', () => {
-      for (const bad of ['', 'garbage', note([1, 'e', 's', 'k']), note([1, 'e', 'x', 'k', 0, '{}'])]) {
-        assert.equal(parseNotification(bad), undefined, JSON.stringify(bad));
+    it('a malformed message is a reason (a string), not an exception', () => {
+      for (const bad of [
+        '',
+        'garbage',
+        note([1, 'e', 2, 1, 's', 'k']),
+        note([1, 'e', 2, 1, 'x', 'k', 0, '{}']),
+        note([1, 'e', 2, 1, 's', 'k', 0, '{"a":1}\nmore']),
+        note([1, 'e', 2, 1, 's', '%E0%A4%A', 0, '{}']),
+        note([1, 'e', 2, 1, 's', 'k', 0, '[1]']),
+        note([1, 'e', 2, 1, 's', 'k', -1, '{}']),
+        note([0, 'e', 2, 1, 's', 'k', 0, '{}']),
+        note(['1e3', 'e', 2, 1, 's', 'k', 0, '{}']),
+        note([1, 'e-1', 2, 1, 's', 'k', 0, '{}']),
+        note([1, 'e', 2, 1, 'd', 'k', 0, '{}']),
+      ]) {
+        assert.equal(typeof parseNotification(bad), 'string', JSON.stringify(bad));
       }
     });
     it('round-trips what setItem publishes for any key and item', () => {
       fc.assert(
-        fc.property(fc.nat(), fc.string({ minLength: 1 }), item, fc.nat(), (seq, key, data, ttl) => {
-          const { payload } = encodeItem(data, key);
-          const n = parseNotification(note([seq, 'ep', 's', encodeItemKey(key), ttl, payload]))!;
-          assert.equal(n.key, key);
-          assert.equal(n.seq, seq);
-          assert.equal(n.ttlMs, ttl);
-          assert.deepEqual(JSON.parse(n.payload), data);
-        }),
+        fc.property(
+          fc.integer({ min: 1, max: 2 ** 50 }),
+          fc.string({ minLength: 1 }).filter(isWellFormed),
+          item,
+          fc.nat(),
+          (seq, key, data, deadline) => {
+            const { payload } = encodeItem(data, key);
+            const n = parseNotification(note([seq, 'ep', 5, 4, 's', encodeItemKey(key), deadline, payload]));
+            assert.ok(typeof n === 'object', String(n));
+            assert.equal(n.changes[0]!.key, key);
+            assert.equal(n.seq, seq);
+            assert.equal(n.changes[0]!.deadline, deadline);
+            assert.deepEqual(n.changes[0]!.data, data);
+          },
+        ),
       );
     });
   });

@@ -1,0 +1,191 @@
+/**
+ * What a replica asks of Redis, in one small interface: the replica's sequencing logic talks only to this, so it
+ * can be driven by a fake in unit tests (test/unit/replica.test.ts) and by Redis here.
+ *
+ * Every command goes through the connection's reply bound (`bounded`), like machine calls: a command connection
+ * that stops answering is reset and the waiting command rejected, never left pending.
+ */
+import { bounded } from '../connection';
+import type { RedisClient } from '../connection/client';
+import type { CollectionKeys } from './codec';
+import { run, scripts } from './scripts';
+
+/** The head of a snapshot: the meta, the index members and Redis's clock, read together (MULTI). */
+export interface SnapshotHead {
+  seq: number;
+  epoch: string;
+  t: string;
+  members: string[];
+  /** Redis's clock (ms since epoch) when it was read. */
+  clock: number;
+}
+
+/** The answer of a catch-up (the catch-up script, see scripts.ts). */
+export interface CatchUpReply {
+  status: 'ok' | 'resync';
+  seq: number;
+  epoch: string;
+  t: string;
+  clock: number;
+  /** Raw log entries after the copy's position (`[id, [field, value, …]]`). */
+  entries: unknown[];
+  /** Encoded key → HGETALL pairs (empty: the item is gone) of every key the entries name. */
+  items: Map<string, string[]>;
+}
+
+/** The periodic check: the meta, Redis's clock, and the stamp of the log entry at the copy's position. */
+export interface CheckReply {
+  seq: number;
+  epoch: string;
+  t: string;
+  clock: number;
+  /** The stamp of the log entry with the copy's sequence number; undefined when the log no longer has it. */
+  entryT: string | undefined;
+}
+
+export interface ReplicaStore {
+  /** Whether the command connection can take commands now (a catch-up waits for it otherwise). */
+  readonly ready: boolean;
+  subscribe(listener: (message: string) => void): Promise<void>;
+  unsubscribe(listener: (message: string) => void): Promise<void>;
+  /** Calls `onSubscriberReady` after the subscriber reconnected, `onCommandReady` after the command connection did. */
+  watch(onSubscriberReady: () => void, onCommandReady: () => void): void;
+  unwatch(): void;
+  snapshotHead(): Promise<SnapshotHead>;
+  /** The HGETALL pairs of these (encoded) members, in order. */
+  readItems(members: string[]): Promise<string[][]>;
+  catchUp(epoch: string, seq: number, t: string, max: number): Promise<CatchUpReply>;
+  check(seq: number): Promise<CheckReply>;
+  /** The revision (`m:seq`) of each item, null when gone; and Redis's clock. */
+  revisions(encodedKeys: string[]): Promise<{ revisions: Array<number | null>; clock: number }>;
+  /** Drop index members whose item is gone. */
+  prune(members: string[]): Promise<void>;
+}
+
+function clockMs(seconds: unknown, micros: unknown): number {
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** Flat field/value pairs of a hash reply (RESP2 gives an array; RESP3 may give an object). */
+function pairs(reply: unknown): string[] {
+  if (Array.isArray(reply)) return reply.map(String);
+  if (reply && typeof reply === 'object') return Object.entries(reply).flat().map(String);
+  return [];
+}
+
+/** The replica's store on a node-redis connection (commands) and a subscriber connection. */
+export function redisStore(
+  keys: CollectionKeys,
+  command: RedisClient,
+  subscriber: RedisClient,
+  sharded: boolean,
+): ReplicaStore {
+  let onSub: (() => void) | undefined;
+  let onCmd: (() => void) | undefined;
+  const raise = (c: RedisClient) => c.setMaxListeners(c.getMaxListeners() + 1);
+  const lower = (c: RedisClient) => c.setMaxListeners(Math.max(10, c.getMaxListeners() - 1));
+  return {
+    get ready() {
+      return command.isReady;
+    },
+    subscribe: (listener) =>
+      bounded(
+        subscriber,
+        sharded ? subscriber.sSubscribe(keys.channel, listener) : subscriber.subscribe(keys.channel, listener),
+      ),
+    unsubscribe: async (listener) => {
+      if (!subscriber.isOpen) return;
+      const off = sharded
+        ? subscriber.sUnsubscribe(keys.channel, listener)
+        : subscriber.unsubscribe(keys.channel, listener);
+      await bounded(subscriber, off).catch(() => undefined);
+    },
+    watch(onSubscriberReady, onCommandReady) {
+      // Every replica on a shared connection listens for its `ready`: raise the limit as they come.
+      onSub = onSubscriberReady;
+      onCmd = onCommandReady;
+      raise(subscriber);
+      subscriber.on('ready', onSub);
+      if (command !== subscriber) raise(command);
+      command.on('ready', onCmd);
+    },
+    unwatch() {
+      if (onSub) {
+        subscriber.off('ready', onSub);
+        lower(subscriber);
+      }
+      if (onCmd) {
+        command.off('ready', onCmd);
+        if (command !== subscriber) lower(command);
+      }
+      onSub = onCmd = undefined;
+    },
+    async snapshotHead() {
+      const [meta, members, clock] = (await bounded(
+        command,
+        command.multi().hmGet(keys.meta, ['seq', 'epoch', 't']).sMembers(keys.index).time().exec(),
+      )) as unknown as [Array<string | null>, string[], string[]];
+      return {
+        seq: Number(meta[0] ?? 0) || 0,
+        epoch: meta[1] ?? '',
+        t: meta[2] ?? '0',
+        members,
+        clock: clockMs(clock[0], clock[1]),
+      };
+    },
+    async readItems(members) {
+      if (members.length === 0) return [];
+      const pipeline = command.multi();
+      for (const m of members) pipeline.hGetAll(keys.itemPrefix + m);
+      const replies = (await bounded(command, pipeline.execAsPipeline())) as unknown[];
+      return replies.map(pairs);
+    },
+    async catchUp(epoch, seq, t, max) {
+      const r = (await bounded(
+        command,
+        run(command, scripts.catchUp, [keys.meta, keys.log], [epoch, String(seq), t, String(max), keys.itemPrefix]),
+      )) as [string, string, string, string, string, string, unknown[], unknown[]];
+      const items = new Map<string, string[]>();
+      const list = r[7] ?? [];
+      for (let i = 0; i + 1 < list.length; i += 2) items.set(String(list[i]), pairs(list[i + 1]));
+      return {
+        status: r[0] === 'ok' ? 'ok' : 'resync',
+        seq: Number(r[1]) || 0,
+        epoch: String(r[2] ?? ''),
+        t: String(r[3] ?? '0'),
+        clock: clockMs(r[4], r[5]),
+        entries: r[6] ?? [],
+        items,
+      };
+    },
+    async check(seq) {
+      const id = `${seq}-0`;
+      const [meta, entry, clock] = (await bounded(
+        command,
+        command.multi().hmGet(keys.meta, ['seq', 'epoch', 't']).xRange(keys.log, id, id).time().exec(),
+      )) as unknown as [Array<string | null>, Array<{ message: Record<string, string> }>, string[]];
+      const entryT = entry?.[0]?.message?.t;
+      return {
+        seq: Number(meta[0] ?? 0) || 0,
+        epoch: meta[1] ?? '',
+        t: meta[2] ?? '0',
+        clock: clockMs(clock[0], clock[1]),
+        entryT,
+      };
+    },
+    async revisions(encodedKeys) {
+      const pipeline = command.multi();
+      for (const k of encodedKeys) pipeline.hGet(keys.itemPrefix + k, 'm:seq');
+      pipeline.time();
+      const replies = (await bounded(command, pipeline.exec())) as unknown[];
+      const clock = replies.pop() as string[];
+      return {
+        revisions: replies.map((r) => (r === null || r === undefined ? null : Number(r))),
+        clock: clockMs(clock[0], clock[1]),
+      };
+    },
+    async prune(members) {
+      await bounded(command, run(command, scripts.prune, [keys.index], [keys.itemPrefix, ...members]));
+    },
+  };
+}

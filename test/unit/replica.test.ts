@@ -1,0 +1,243 @@
+/**
+ * The replica's sequencing logic, driven through a fake store (no redis-server): in-order, duplicate, gap, older
+ * and newer epoch, malformed and forged notifications, Redis going back to an older state, expiry.
+ */
+import assert from 'node:assert/strict';
+import { Replica, type ChangeType } from '../../lib/collections/replica';
+import { until } from '../helpers/events';
+import { FakeStore } from '../helpers/fake-store';
+
+interface Event {
+  type: ChangeType;
+  key: string;
+  data: unknown;
+}
+
+async function replica(store: FakeStore, syncInterval = 20) {
+  const events: Event[] = [];
+  const troubles: Error[] = [];
+  const r = new Replica(
+    store,
+    (type, key, data) => events.push({ type, key, data }),
+    (err) => troubles.push(err),
+    { syncInterval, name: 'db/c' },
+  );
+  await r.start();
+  return { r, events, troubles };
+}
+
+const copyOf = (r: Replica) =>
+  Object.fromEntries(
+    r
+      .keysList()
+      .sort()
+      .map((k) => [k, r.get(k)]),
+  );
+
+describe('replica sequencing (fake store, no server)', () => {
+  const ended: Replica[] = [];
+  afterEach(async () => {
+    await Promise.all(ended.map((r) => r.end()));
+    ended.length = 0;
+  });
+  const start = async (store: FakeStore, syncInterval = 20) => {
+    const x = await replica(store, syncInterval);
+    ended.push(x.r);
+    return x;
+  };
+
+  it('loads a snapshot, then applies notifications in order', async () => {
+    const store = new FakeStore();
+    store.set('a', { v: 1 });
+    const { r, events } = await start(store);
+    assert.deepEqual(events, [{ type: 'set', key: 'a', data: { v: 1 } }]);
+    store.deliver(store.set('b', { v: 2 }));
+    store.deliver(store.del('a'));
+    assert.deepEqual(
+      events.map((e) => `${e.type}:${e.key}`),
+      ['set:a', 'set:b', 'delete:a'],
+    );
+    assert.equal(r.seq, 3);
+    assert.equal(store.calls.catchUp ?? 0, 0, 'no catch-up for notifications in order');
+  });
+
+  it('drops duplicates: no event twice', async () => {
+    const store = new FakeStore();
+    const { events } = await start(store);
+    const n = store.set('a', { v: 1 });
+    store.deliver(n);
+    store.deliver(n);
+    store.deliver(n);
+    assert.equal(events.length, 1);
+  });
+
+  it('a gap replays the log; the late notification is then a duplicate', async () => {
+    const store = new FakeStore();
+    const { r, events } = await start(store, 10_000);
+    const n1 = store.set('a', { v: 1 });
+    const n2 = store.set('b', { v: 2 });
+    const n3 = store.set('c', { v: 3 });
+    store.deliver(n1);
+    store.deliver(n3); // n2 lost (for now)
+    await until(() => r.seq === 3, 'the catch-up');
+    store.deliver(n2);
+    assert.deepEqual(
+      events.map((e) => `${e.type}:${e.key}`),
+      ['set:a', 'set:b', 'set:c'],
+    );
+    assert.equal(r.stats().resyncs, 0, 'replayed, not resynced');
+  });
+
+  it('ignores a notification of an older epoch, and resyncs on a newer one (vanished items deleted)', async () => {
+    const store = new FakeStore();
+    store.set('old', { v: 1 });
+    const { r, events } = await start(store, 10_000);
+    const stale = store.set('x', { v: 1 });
+    store.deliver(stale);
+    store.flush(); // restarted empty: a new epoch
+    store.deliver(stale); // an old-epoch message arriving late
+    store.deliver(store.set('new', { v: 2 }));
+    await until(() => r.epoch === store.epoch, 'the resync');
+    assert.deepEqual(copyOf(r), store.truth());
+    assert.deepEqual(
+      events.filter((e) => e.type === 'delete').map((e) => e.key),
+      ['old', 'x'],
+    );
+    assert.ok(r.stats().resyncs >= 1);
+  });
+
+  it('refuses malformed messages without throwing, counts and reports them, and keeps working', async () => {
+    const store = new FakeStore();
+    const { r, events, troubles } = await start(store, 10_000);
+    const good = store.set('a', { v: 1 });
+    const [seq, epoch, t, pt] = good.split('\n');
+    for (const bad of [
+      '',
+      'garbage',
+      `${seq}\n${epoch}\n${t}\n${pt}\ns\na\n0\n{not json`,
+      `${seq}\n${epoch}\n${t}\n${pt}\ns\n%E0%A4%A\n0\n{}`,
+      `${seq}\n${epoch}\n${t}\n${pt}\ns\na\n0\n[1]`,
+      `${seq}\n${epoch}\n${t}\n${pt}\nx\na\n0\n{}`,
+      `99999999999999999999\n${epoch}\n${t}\n${pt}\ns\na\n0\n{}`,
+      `${seq}\n${epoch}\n${t}\n${pt}\ns\na\n-5\n{}`,
+      `${seq}\n${epoch}\n${t}\n${pt}\nd\na\n0\n{"payload":"on a delete"}`,
+    ])
+      assert.doesNotThrow(() => store.deliver(bad));
+    assert.equal(r.stats().rejectedMessages, 9);
+    assert.ok(troubles.length >= 1 && /refused a malformed notification/.test(troubles[0]!.message));
+    assert.ok(troubles.length < 9, 'reported at most once per syncInterval, with a count');
+    store.deliver(good);
+    await until(() => r.seq === 1, 'the good message');
+    assert.deepEqual(events, [{ type: 'set', key: 'a', data: { v: 1 } }]);
+  });
+
+  it('a forged notification that takes the next seq is detected and repaired; the real write is not hidden', async () => {
+    const store = new FakeStore();
+    store.set('a', { v: 1 });
+    const { r, troubles } = await start(store, 20);
+    // A forger who reads the channel knows the epoch, the next seq and the last stamp, not the next write's stamp.
+    const forged = `${store.seq + 1}\n${store.epoch}\n${Number(store.stamp) + 7}\n${store.stamp}\ns\nforged\n0\n{"evil":true}`;
+    store.deliver(forged);
+    assert.deepEqual(r.get('forged'), { evil: true }, 'indistinguishable until the real write or the check');
+    const real = store.set('real', { v: 2 });
+    store.deliver(real); // same seq: dropped as a duplicate…
+    await until(() => r.get('real') !== undefined && !r.has('forged'), 'the repair'); // …found by the periodic check
+    assert.deepEqual(copyOf(r), store.truth());
+    store.deliver(store.set('after', { v: 3 }));
+    assert.deepEqual(copyOf(r), store.truth());
+    assert.ok(
+      troubles.some((e) => /did not match Redis/.test(e.message)),
+      'the divergence is reported',
+    );
+  });
+
+  it('detects Redis going back to an older snapshot (same epoch, lower seq) and resyncs', async () => {
+    const store = new FakeStore();
+    store.set('a', { v: 1 });
+    const { r } = await start(store, 20);
+    const snapshot = store.save();
+    store.deliver(store.set('b', { v: 2 }));
+    store.deliver(store.set('c', { v: 3 }));
+    store.restore(snapshot); // restarted from the older RDB: b and c are gone, seq is 1 again
+    store.deliver(store.set('d', { v: 4 })); // seq 2 again: not the seq 2 the copy applied
+    store.deliver(store.set('e', { v: 5 }));
+    store.deliver(store.set('f', { v: 6 })); // seq 4: past what the copy held
+    await until(() => JSON.stringify(copyOf(r)) === JSON.stringify(store.truth()), 'convergence');
+    assert.equal(r.has('b'), false);
+  });
+
+  it('a catch-up that fails is retried with backoff up to syncInterval, without spinning, and waits for ready', async () => {
+    const store = new FakeStore();
+    const { r, troubles } = await start(store, 100);
+    const n1 = store.set('a', { v: 1 });
+    store.set('b', { v: 2 });
+    store.failWith = new Error('Redis is down');
+    store.deliver(store.set('c', { v: 3 })); // a gap: catch-up fails
+    await new Promise((res) => setTimeout(res, 500));
+    const tries = store.calls.catchUp ?? 0;
+    assert.ok(tries >= 2 && tries <= 15, `catch-ups while failing: ${tries}`);
+    assert.equal(troubles.length, 1, 'one report per streak of failures');
+    store.failWith = undefined;
+    store.ready = false; // reconnecting: no catch-up until ready
+    const before = store.calls.catchUp ?? 0;
+    await new Promise((res) => setTimeout(res, 250));
+    assert.equal(store.calls.catchUp ?? 0, before);
+    store.ready = true;
+    store.onCommandReady?.();
+    await until(() => r.seq === 3, 'caught up once ready');
+    store.deliver(n1);
+    assert.deepEqual(copyOf(r), store.truth());
+  });
+
+  it('never announces an item whose deadline passed in transit; expires others with their last copy', async () => {
+    const store = new FakeStore();
+    const { r, events } = await start(store, 10_000);
+    const late = store.set('late', { v: 1 }, 30);
+    await new Promise((res) => setTimeout(res, 60));
+    store.deliver(late); // delayed past its deadline
+    assert.equal(r.has('late'), false);
+    store.deliver(store.set('short', { v: 2 }, 40));
+    await until(() => events.some((e) => e.type === 'expire'), 'the expire');
+    assert.deepEqual(
+      events.map((e) => `${e.type}:${e.key}`),
+      ['set:short', 'expire:short'],
+    );
+  });
+
+  it('no expire for an item whose newer write is late (confirmed with the store first)', async () => {
+    const store = new FakeStore();
+    const { r, events } = await start(store, 10_000);
+    store.deliver(store.set('k', { v: 1 }, 40));
+    const renewed = store.set('k', { v: 2 }, 60_000); // written in time, its notification delayed
+    await until(() => (store.calls.revisions ?? 0) > 0, 'the expiry check');
+    await new Promise((res) => setTimeout(res, 30));
+    store.deliver(renewed);
+    await until(() => r.seq === 2, 'the renewal');
+    assert.deepEqual(
+      events.map((e) => `${e.type}:${e.key}`),
+      ['set:k', 'set:k'],
+    );
+  });
+
+  it('Redis clock ahead of ours: deadlines are taken on Redis clock', async () => {
+    const store = new FakeStore();
+    store.clockOffset = 3_600_000; // an hour ahead
+    const { r, events } = await start(store, 10_000);
+    store.deliver(store.set('k', { v: 1 }, 500));
+    assert.equal(r.has('k'), true, 'not expired on arrival although its deadline is an hour past our clock');
+    await until(() => events.some((e) => e.type === 'expire'), 'the expire');
+  });
+
+  it('nothing is announced after end()', async () => {
+    const store = new FakeStore();
+    const { r, events } = await start(store, 20);
+    store.deliver(store.set('k', { v: 1 }, 30));
+    await r.end();
+    store.deliver(store.set('x', { v: 1 }));
+    await new Promise((res) => setTimeout(res, 80));
+    assert.deepEqual(
+      events.map((e) => `${e.type}:${e.key}`),
+      ['set:k'],
+    );
+  });
+});
