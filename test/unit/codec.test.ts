@@ -103,8 +103,17 @@ describe('codec (no server)', () => {
       assert.equal(Object.getPrototypeOf(back), Object.prototype);
       assert.deepEqual(JSON.parse(payload).x, 1);
     });
-    it('ignores hash fields that are not the item’s (`d:`) or `m:seq`', () => {
-      assert.deepEqual(decodeHash(['d:a', '1', 'x:other', 'junk', 'm:seq', '9']), { data: { a: 1 }, seq: 9 });
+    it('ignores hash fields that are not the item’s (`d:`), `m:seq` or `m:dl`', () => {
+      assert.deepEqual(decodeHash(['d:a', '1', 'x:other', 'junk', 'm:seq', '9']), {
+        data: { a: 1 },
+        seq: 9,
+        deadline: 0,
+      });
+      assert.deepEqual(decodeHash(['m:dl', '1700000000000', 'd:a', '1']), {
+        data: { a: 1 },
+        seq: 0,
+        deadline: 1700000000000,
+      });
     });
     it('refuses what is not a plain object, naming the key', () => {
       for (const bad of [null, undefined, 1, 'x', [1], new Date(0), new Map(), () => 1]) {

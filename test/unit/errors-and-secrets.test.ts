@@ -123,7 +123,8 @@ describe('connection errors vs command errors (no server)', () => {
     const { exit, report } = writeFailure(new ErrorReply('NOPERM write-secret-7 may not write'), 'set "k"');
     assert.equal(exit, 'failed');
     assert.equal((report.error as Error & { code: string }).code, ErrorCodes.REDIS_REFUSED);
-    assert.equal(report.error.message, 'Redis refused to set "k": NOPERM *** may not write');
+    assert.equal(report.error.message, 'Redis refused to set "k"; nothing was written: NOPERM *** may not write');
+    assert.equal((report.error as Error & { written: boolean }).written, false);
     assert.doesNotMatch(inspect(report.error), /write-secret-7/);
   });
   it('writeFailure: a lost connection is badConnection with E_BAD_CONNECTION', () => {
