@@ -32,6 +32,13 @@ const routes = {
     sails.sockets.broadcast(req.param('room'), 'said', { msg: req.param('msg'), from: config.port });
     res.json({ ok: true });
   },
+  'GET /all-sockets': (req, res) => {
+    // socket.io 4's allSockets(), answered across instances by socket.io-redis (request/response channels, numsub)
+    sails.io.allSockets().then(
+      (ids) => res.json({ count: ids.size }),
+      (err) => res.status(500).send(String(err.message || err)),
+    );
+  },
   'GET /lease-cb': (req, res) =>
     // sails-redis README: the callback form
     leased(res, (db, proceed) => {

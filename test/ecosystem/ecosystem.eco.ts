@@ -286,7 +286,7 @@ const CHECKS: Check[] = [
   },
   {
     id: 'rooms',
-    title: 'two instances share rooms and broadcasts (sails.io.js + socket.io-client 2)',
+    title: 'two instances share rooms, broadcasts and allSockets() (sails.io.js + socket.io-client 2)',
     run: async ({ variant, srv, app }) => {
       const other = await App.start(variant, fullConfig(srv.url));
       const sockets: SailsSocket[] = [];
@@ -305,6 +305,9 @@ const CHECKS: Check[] = [
         const deadline = Date.now() + 10_000;
         while (heard.length < 4 && Date.now() < deadline) await sleep(50);
         assert.deepEqual(heard.sort(), ['a:from-a', 'a:from-b', 'b:from-a', 'b:from-b']);
+        // allSockets() counts the sockets of both instances
+        assert.equal((await json<{ count: number }>(app.port, '/all-sockets')).body.count, 2);
+        assert.equal((await json<{ count: number }>(other.port, '/all-sockets')).body.count, 2);
       } finally {
         for (const s of sockets) s.disconnect();
         await other.stop();
@@ -321,6 +324,27 @@ const CHECKS: Check[] = [
       await recovers(app.port, '/count', 20_000, cookie);
       await recovers(app.port, '/lease-cb', 20_000);
       assert.ok(app.alive, `the app is alive: ${app.output.slice(-800)}`);
+    },
+  },
+  {
+    id: 'sigstop',
+    title: 'Redis hung (SIGSTOP) while serving: every request answered, recovers after SIGCONT',
+    run: async ({ app, srv }) => {
+      const { cookie } = await json(app.port, '/count');
+      srv.signal('SIGSTOP');
+      try {
+        // A new lease waits for getConnection's own bound (its `timeout`, 15 s by default): 30 s here.
+        for (const route of ['/count', '/lease-cb']) {
+          const r = await get(app.port, route, cookie, 30_000);
+          assert.ok(r.status > 0, `${route} answered while Redis was hung`);
+        }
+        assert.ok(app.alive, `the app survived: ${app.output.slice(-800)}`);
+      } finally {
+        srv.signal('SIGCONT');
+      }
+      await recovers(app.port, '/count', 30_000, cookie);
+      await recovers(app.port, '/lease-cb', 30_000);
+      assert.ok(app.alive, 'the app is alive after SIGCONT');
     },
   },
   {
@@ -429,6 +453,7 @@ const ORIGINAL_EXPECTED: Record<string, boolean> = {
   'lease-driver': true,
   rooms: true,
   'client-kill': true,
+  sigstop: false, // requests wait for the hung server: no bound on a reply
   restart: false, // requests hang while Redis is down (v3's offline queue has no bound)
   'pw-url': true,
   'pw-keys': false, // createConnectionUrl does not encode the password: the lift crashes
