@@ -2,7 +2,7 @@
  * From a connection string and `meta` to node-redis 6 client options.
  */
 import type { RedisClientOptions } from 'redis';
-import { redact, registerSecret } from './secrets';
+import { showConnectionString } from './secrets';
 
 /** A plain dictionary (not an array, function, Date, class instance or null). */
 export function isDictionary(value: unknown): value is Record<string, unknown> {
@@ -21,44 +21,28 @@ export function connectionStringProblem(connectionString: unknown): string | und
   if (typeof connectionString !== 'string' || connectionString.trim() === '') {
     return `The connection string must be a non-empty string like "redis://127.0.0.1:6379/0" (got ${describeValue(connectionString)}).`;
   }
+  if (/[\t\n\r]/.test(connectionString.trim())) {
+    return (
+      'The connection string contains a tab or a line break, which URL parsing drops silently (the password sent ' +
+      'would not be the one given); percent-encode them (%09, %0A, %0D).'
+    );
+  }
   let url: URL;
   try {
     url = new URL(connectionString);
   } catch {
-    return `The connection string "${redact(connectionString)}" is not a valid URL; expected redis://[user[:password]@]host[:port][/db], rediss://… or unix:///path.sock.`;
+    return `The connection string ${showConnectionString(connectionString)} is not a valid URL (a "/", "?", "#" or "@" in a password must be percent-encoded); expected redis://[user[:password]@]host[:port][/db], rediss://… or unix:///path.sock.`;
   }
   if (!SCHEMES.has(url.protocol)) {
-    return `The connection string "${redact(connectionString)}" uses the scheme "${url.protocol}"; only redis:, rediss: and unix: are supported.`;
+    return `The connection string ${showConnectionString(connectionString)} uses the scheme "${url.protocol}"; only redis:, rediss: and unix: are supported.`;
   }
   if (url.protocol !== 'unix:') {
     const db = url.pathname.replace(/^\//, '');
     if (db !== '' && !/^\d+$/.test(db)) {
-      return `The connection string "${redact(connectionString)}" names the database "${db}"; it must be a whole number.`;
+      return `The connection string ${showConnectionString(connectionString)} names the database ${/@|%40/i.test(db) ? '(not shown)' : `"${db}"`}; it must be a whole number.`;
     }
   }
   return undefined;
-}
-
-/** Register the secrets a connection string and options carry, so every message masks them. */
-export function registerSecretsOf(connectionString: string, options: Record<string, unknown>): void {
-  try {
-    const url = new URL(connectionString);
-    if (url.password) {
-      registerSecret(url.password);
-      registerSecret(decodeURIComponent(url.password));
-    }
-  } catch {
-    // Not a URL: nothing to register (it was refused anyway).
-  }
-  registerSecret(options.password);
-  const socket = options.socket as Record<string, unknown> | undefined;
-  if (socket && typeof socket === 'object') {
-    for (const k of ['key', 'passphrase', 'pfx']) {
-      const v = socket[k];
-      if (typeof v === 'string') registerSecret(v);
-      else if (Buffer.isBuffer(v)) registerSecret(v.toString());
-    }
-  }
 }
 
 /** A short description of a value for error messages (never the value itself when it could be large or secret). */

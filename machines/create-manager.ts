@@ -1,7 +1,7 @@
 import { Manager, type FailureHandler } from '../lib/connection';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
 import { invalidInput } from '../lib/errors';
-import { connectionStringProblem, isDictionary, registerSecretsOf } from '../lib/options';
+import { connectionStringProblem, isDictionary } from '../lib/options';
 import { failedExit, type ErrorReport } from '../lib/shared';
 import { translateMeta } from '../lib/meta';
 
@@ -66,7 +66,6 @@ export default defineMachine('create-manager', {
     } catch (err) {
       return exits.failed({ error: err as Error });
     }
-    registerSecretsOf(inputs.connectionString, options);
     let manager: Manager;
     try {
       manager = new Manager({

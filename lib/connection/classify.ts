@@ -12,7 +12,7 @@ import {
   SocketTimeoutError,
 } from 'redis';
 import { coded, ErrorCodes, SOCKET_ERROR_CODES } from '../errors';
-import { redact, redactError } from '../secrets';
+import type { Manager } from './manager';
 import { NoReplyError } from './reply-watch';
 
 /**
@@ -42,34 +42,35 @@ export function isConnectionError(err: unknown): boolean {
   );
 }
 
-export function classify(err: Error | undefined): Error {
+/** The error a failed connect attempt reports, secrets of `manager` masked. */
+export function classify(err: Error | undefined, manager: Manager): Error {
   if (!err) return coded(ErrorCodes.CONNECTION_FAILED, 'Could not connect to Redis.');
   const cause = (err as { originalError?: Error }).originalError ?? err;
-  const message = redact(cause.message);
+  const message = manager.redact(cause.message);
   const code = (cause as { code?: string }).code;
   if (code === 'ECONNREFUSED')
     return coded(ErrorCodes.ECONNREFUSED, `Redis refused the connection: ${message}`, {
-      originalError: redactError(cause),
+      originalError: manager.redactError(cause),
     });
   if (/^WRONGPASS|invalid password/i.test(message)) {
     return coded(
       ErrorCodes.BAD_PASSWORD,
       'The password (or username and password) supplied to the Redis server was incorrect.',
-      { originalError: redactError(cause) },
+      { originalError: manager.redactError(cause) },
     );
   }
   if (/AUTH <password> called without any password configured/.test(message)) {
     return coded(ErrorCodes.PASSWORD_NOT_NEEDED, 'A password was given but the Redis server has none configured.', {
-      originalError: redactError(cause),
+      originalError: manager.redactError(cause),
     });
   }
   if (/^NOAUTH/.test(message)) {
     return coded(ErrorCodes.NO_PASSWORD, 'The Redis server requires a password, but none was supplied.', {
-      originalError: redactError(cause),
+      originalError: manager.redactError(cause),
     });
   }
   const failed = coded(ErrorCodes.CONNECTION_FAILED, `Could not connect to Redis: ${message}`, {
-    originalError: redactError(cause),
+    originalError: manager.redactError(cause),
   });
   if (code) failed.code = code; // the socket's or TLS's Node.js code (ENOTFOUND…), as machinepack-redis gave it
   return failed;

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util';
 import type { LegacyClient } from '../legacy';
 import { buildClientOptions } from '../options';
-import { redact, redactError } from '../secrets';
+import { maskMeta, redact, redactError, Secrets, showConnectionString } from '../secrets';
 import { topologyOf, type Topology } from '../topology';
 import type { RedisClient } from './client';
 
@@ -48,8 +48,9 @@ export class Manager {
   /** The connections handed out and not yet released (node-redis 6 clients, or legacy v3-style ones). */
   readonly connections = new Set<RedisClient | LegacyClient>();
   readonly onUnexpectedFailure: FailureHandler | undefined;
-  /** The `meta` given to createManager (shown masked). */
-  readonly meta: Record<string, unknown> | undefined;
+  readonly #meta: Record<string, unknown> | undefined;
+  /** This manager's secrets (passwords, TLS keys): masked in every message about it, gone with it. */
+  readonly #secrets = new Secrets();
   destroyed = false;
   /** How long a machine call waits for a reply (`meta.commandTimeout`, ms). */
   readonly commandTimeout: number;
@@ -60,16 +61,37 @@ export class Manager {
   constructor({ connectionString, clientOptions, meta, onUnexpectedFailure }: ManagerOptions) {
     this.#connectionString = connectionString;
     this.#clientOptions = clientOptions;
-    this.meta = meta;
+    this.#meta = meta;
+    this.#secrets.addFrom(connectionString, { clientOptions, meta });
     this.onUnexpectedFailure = onUnexpectedFailure;
     this.topology = topologyOf(meta ?? {});
     const t = meta?.commandTimeout;
     this.commandTimeout = typeof t === 'number' && t > 0 ? t : DEFAULT_COMMAND_TIMEOUT_MS;
   }
 
-  /** The connection string with its password masked. */
+  /** The connection string with its password masked (see `showConnectionString`). */
   get url(): string {
-    return redact(this.#connectionString);
+    return showConnectionString(this.#connectionString);
+  }
+
+  /** A copy of the `meta` given to createManager, with passwords and TLS keys masked (`***`). */
+  get meta(): Record<string, unknown> | undefined {
+    return maskMeta(this.#meta);
+  }
+
+  /** @internal Whether connections default to the v3-style (legacy) client. */
+  get legacyMode(): boolean {
+    return this.#meta?.legacyMode === true;
+  }
+
+  /** @internal Mask URL credentials and this manager's secrets in `text`. */
+  redact(text: string): string {
+    return redact(text, this.#secrets);
+  }
+
+  /** @internal Mask URL credentials and this manager's secrets in an error's messages (in place). */
+  redactError<E>(err: E): E {
+    return redactError(err, this.#secrets);
   }
 
   /** Connections handed out, as the original's `redisClients` array. */
@@ -108,11 +130,11 @@ export function reportFailure(
   const err = new Error(message) as UnexpectedFailure;
   err.failureType = failureType;
   err.connection = client;
-  if (original) err.originalError = redactError(original);
+  if (original) err.originalError = manager.redactError(original);
   try {
     handler(err);
   } catch (thrown) {
     // A throwing handler must not become an uncaught exception inside node-redis' event loop.
-    process.emitWarning(`onUnexpectedFailure threw: ${redact(String(thrown))}`);
+    process.emitWarning(`onUnexpectedFailure threw: ${manager.redact(String(thrown))}`);
   }
 }

@@ -6,7 +6,6 @@ import { inspect } from 'node:util';
 import { createClient } from 'redis';
 import { coded, ErrorCodes, WarningCodes } from '../errors';
 import { LegacyClient } from '../legacy';
-import { redact } from '../secrets';
 import { createScaled } from '../topology';
 import type { RedisClient } from './client';
 import { classify } from './classify';
@@ -87,7 +86,10 @@ function establish(
       client = (topology.kind === 'single' ? createClient(options) : createScaled(topology, options)) as RedisClient;
     } catch (err) {
       reject(
-        coded(ErrorCodes.INVALID_CLIENT_OPTIONS, `Invalid Redis client options: ${redact((err as Error).message)}`),
+        coded(
+          ErrorCodes.INVALID_CLIENT_OPTIONS,
+          `Invalid Redis client options: ${manager.redact((err as Error).message)}`,
+        ),
       );
       return;
     }
@@ -100,7 +102,7 @@ function establish(
           ErrorCodes.CONNECTION_TIMED_OUT,
           `Took too long to connect to ${what} at ${manager.url} (more than ${timeoutMs} ms). ` +
             'Change the allowed time with the `timeout` input of getConnection.' +
-            (lastError ? ` Last error: ${redact(lastError.message)}` : ''),
+            (lastError ? ` Last error: ${manager.redact(lastError.message)}` : ''),
         ),
       );
     }, timeoutMs);
@@ -108,7 +110,7 @@ function establish(
     const onError = (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
       if (!ready) lastError = e;
-      else reportFailure(manager, handle, 'error', e, `Error emitted from ${what}: ${redact(e.message)}`);
+      else reportFailure(manager, handle, 'error', e, `Error emitted from ${what}: ${manager.redact(e.message)}`);
     };
     // node-redis 6 emits no `end` on an unexpected drop (v3 did). The first `reconnecting` of an outage is where
     // the connection was lost: report it as 'end', as the original did, so `once('ready')` can follow.
@@ -152,7 +154,7 @@ function establish(
         settled = true;
         clearTimeout(timer);
         void Promise.resolve(client.destroy()).catch(() => undefined);
-        reject(classify(lastError ?? err));
+        reject(classify(lastError ?? err, manager));
       },
     );
   });

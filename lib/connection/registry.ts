@@ -5,7 +5,7 @@
 import { DisconnectsClientError } from 'redis';
 import { coded, ErrorCodes } from '../errors';
 import type { LegacyClient } from '../legacy';
-import { redact, redactError } from '../secrets';
+import { redactError } from '../secrets';
 import type { Topology } from '../topology';
 import type { RedisClient } from './client';
 import type { Manager } from './manager';
@@ -76,9 +76,10 @@ export function badConnectionReport(reason: string | Error, connection?: unknown
   if (state && reason instanceof DisconnectsClientError && Date.now() - state.watch.resetAt < 1000) {
     return { error: new NoReplyError(state.watch.timeoutMs) };
   }
+  const masked = state ? state.manager.redactError(reason) : redactError(reason);
   return {
-    error: coded(ErrorCodes.BAD_CONNECTION, `The Redis connection is not usable: ${redact(reason.message)}`, {
-      originalError: redactError(reason),
+    error: coded(ErrorCodes.BAD_CONNECTION, `The Redis connection is not usable: ${masked.message}`, {
+      originalError: masked,
     }),
   };
 }

@@ -17,7 +17,7 @@ import {
 import { isConnectionError, NoReplyError } from '../../lib/connection';
 import { writeFailure } from '../../lib/collections/errors';
 import { coded, ErrorCodes, exitError, invalidInput, usageError } from '../../lib/errors';
-import { redact, redactError, registerSecret } from '../../lib/secrets';
+import { redact, redactError, Secrets } from '../../lib/secrets';
 
 describe('secrets masking (no server)', () => {
   it('masks URL credentials, keeping the user name', () => {
@@ -29,19 +29,22 @@ describe('secrets masking (no server)', () => {
     const out = redact('redis://u:p@ss@word@host:1');
     assert.equal(out, 'redis://u:***@host:1');
   });
-  it('masks registered secrets anywhere, the longest first; ignores trivial ones', () => {
-    registerSecret('hunter2-unit');
-    registerSecret('hunter2-unit-longer');
-    registerSecret('abc');
-    assert.equal(redact('pw hunter2-unit-longer and hunter2-unit'), 'pw *** and ***');
-    assert.equal(redact('abc stays'), 'abc stays');
-    registerSecret('a.b*c(d)');
-    assert.equal(redact('x a.b*c(d) y axbbc(d)'), 'x *** y axbbc(d)');
+  it("masks a manager's secrets anywhere, the longest first; ignores trivial ones", () => {
+    const secrets = new Secrets();
+    secrets.add('hunter2-unit');
+    secrets.add('hunter2-unit-longer');
+    secrets.add('abc');
+    assert.equal(redact('pw hunter2-unit-longer and hunter2-unit', secrets), 'pw *** and ***');
+    assert.equal(redact('abc stays', secrets), 'abc stays');
+    secrets.add('a.b*c(d)');
+    assert.equal(redact('x a.b*c(d) y axbbc(d)', secrets), 'x *** y axbbc(d)');
+    assert.equal(redact('pw hunter2-unit'), 'pw hunter2-unit', 'no process-wide list');
   });
   it('redactError masks message, stack and input in place', () => {
-    registerSecret('tOpSeCrEt-9');
+    const secrets = new Secrets();
+    secrets.add('tOpSeCrEt-9');
     const err = Object.assign(new Error('auth tOpSeCrEt-9 failed'), { input: 'AUTH tOpSeCrEt-9' });
-    assert.equal(redactError(err), err);
+    assert.equal(redactError(err, secrets), err);
     assert.equal(err.message, 'auth *** failed');
     assert.doesNotMatch(err.stack!, /tOpSeCrEt-9/);
     assert.equal(err.input, 'AUTH ***');
@@ -51,11 +54,10 @@ describe('secrets masking (no server)', () => {
 
 describe('error shapes (no server)', () => {
   it('coded() carries the code and props, and masks its message', () => {
-    registerSecret('coded-secret-1');
-    const err = coded(ErrorCodes.BAD_CONNECTION, 'via redis://u:pw@h and coded-secret-1', { extra: 1 });
+    const err = coded(ErrorCodes.BAD_CONNECTION, 'via redis://u:pw@h and redis://:p#w/?x@h2', { extra: 1 });
     assert.equal(err.code, 'E_BAD_CONNECTION');
     assert.equal(err.extra, 1);
-    assert.equal(err.message, 'via redis://u:***@h and ***');
+    assert.equal(err.message, 'via redis://u:***@h and redis://:***@h2');
   });
   it('invalidInput is a UsageError with E_INVALID_INPUT', () => {
     const err = invalidInput('`key` must be a string.');
@@ -119,11 +121,13 @@ describe('connection errors vs command errors (no server)', () => {
     }
   });
   it('writeFailure: a refused write is failed with E_REDIS_REFUSED, Redis’s reason, masked', () => {
-    registerSecret('write-secret-7');
-    const { exit, report } = writeFailure(new ErrorReply('NOPERM write-secret-7 may not write'), 'set "k"');
+    const { exit, report } = writeFailure(new ErrorReply('NOPERM redis://u:write-secret-7@h may not write'), 'set "k"');
     assert.equal(exit, 'failed');
     assert.equal((report.error as Error & { code: string }).code, ErrorCodes.REDIS_REFUSED);
-    assert.equal(report.error.message, 'Redis refused to set "k"; nothing was written: NOPERM *** may not write');
+    assert.equal(
+      report.error.message,
+      'Redis refused to set "k"; nothing was written: NOPERM redis://u:***@h may not write',
+    );
     assert.equal((report.error as Error & { written: boolean }).written, false);
     assert.doesNotMatch(inspect(report.error), /write-secret-7/);
   });
