@@ -62,6 +62,11 @@ function failure(err: unknown, what: string): Error {
   return err as Error;
 }
 
+/** A facade call that failed because the client quit while it was in flight (not because Redis failed). */
+function quitFirst(what: string): Error {
+  return coded(ErrorCodes.CLIENT_QUIT, `Could not ${what}: the client quit (quit()) while it was in flight.`);
+}
+
 /** A promise that knows whether anyone asked for its outcome (see `MemisClient.settle`). */
 class ObservedPromise<R> extends Promise<R> {
   observed = false;
@@ -329,7 +334,8 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     try {
       connection = await this.client.commandConnection();
     } catch (err) {
-      throw failure(err, `set "${key}" in ${this.database}/${this.name}`);
+      const what = `set "${key}" in ${this.database}/${this.name}`;
+      throw this.client.closed ? quitFirst(what) : failure(err, what);
     }
     try {
       await setItem({
@@ -341,7 +347,8 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         ttl,
       });
     } catch (err) {
-      throw failure(err, `set "${key}" in ${this.database}/${this.name}`);
+      const what = `set "${key}" in ${this.database}/${this.name}`;
+      throw this.client.closed ? quitFirst(what) : failure(err, what);
     }
   }
 
@@ -355,7 +362,8 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
       const connection = await this.client.commandConnection();
       return (await deleteItem({ connection, database: this.database, collection: this.name, key })).deleted;
     } catch (err) {
-      throw failure(err, `delete "${key}" in ${this.database}/${this.name}`);
+      const what = `delete "${key}" in ${this.database}/${this.name}`;
+      throw this.client.closed ? quitFirst(what) : failure(err, what);
     }
   }
 

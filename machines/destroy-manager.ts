@@ -1,4 +1,4 @@
-import { isManager, releaseConnection, type Manager } from '../lib/connection';
+import { destroyManager, isManager, type Manager } from '../lib/connection';
 import { defineMachine, exit, required } from '../lib/define';
 import { coded, ErrorCodes } from '../lib/errors';
 import { failedExit, metaInput } from '../lib/shared';
@@ -32,8 +32,7 @@ export default defineMachine('destroy-manager', {
         error: coded(ErrorCodes.BAD_MANAGER, 'The `manager` must be a manager from createManager().'),
       });
     }
-    inputs.manager.destroyed = true;
-    for (const connection of [...inputs.manager.connections]) releaseConnection(connection);
+    destroyManager(inputs.manager);
     return exits.success();
   },
 });

@@ -9,7 +9,7 @@
 export type { RedisClient } from './client';
 export { isConnectionError } from './classify';
 export { DEFAULT_COMMAND_TIMEOUT_MS, isManager, Manager, type FailureHandler, type UnexpectedFailure } from './manager';
-export { openConnection } from './open';
+export { destroyManager, openConnection } from './open';
 export {
   badConnectionReport,
   bounded,

@@ -23,6 +23,7 @@ export function openConnection(
   timeoutMs: number,
   legacy = false,
 ): Promise<RedisClient | LegacyClient> {
+  if (manager.destroyed) return Promise.reject(managerDestroyed());
   if (legacy && manager.topology.kind !== 'single') {
     return Promise.reject(
       coded(
@@ -33,13 +34,34 @@ export function openConnection(
   }
   return establish(manager, timeoutMs, legacy, false).catch((err: Error & { code?: string }) => {
     // v3 connected (with a warning) when given a password the server does not need; RESP2 refuses it. Do as v3.
-    if (err.code !== ErrorCodes.PASSWORD_NOT_NEEDED) throw err;
+    if (err.code !== ErrorCodes.PASSWORD_NOT_NEEDED || manager.destroyed) throw err;
     process.emitWarning(
       'machinepack-redis-ts: a password was given but the Redis server has none; connecting without it.',
       { code: WarningCodes.PASSWORD_NOT_NEEDED },
     );
     return establish(manager, timeoutMs, legacy, true);
   });
+}
+
+function managerDestroyed(): Error {
+  return coded(
+    ErrorCodes.MANAGER_DESTROYED,
+    'The manager was destroyed (destroyManager) before or while connecting; create a new one with createManager().',
+  );
+}
+
+/** Connects in progress, per manager: destroying the manager aborts each (its client is destroyed at once). */
+const opening = new WeakMap<Manager, Set<() => void>>();
+
+/**
+ * Destroy a manager: no connection can be made from it afterwards, connects in progress settle at once with
+ * `E_MANAGER_DESTROYED` (leaving nothing open), and every connection it handed out is released.
+ */
+export function destroyManager(manager: Manager): void {
+  manager.destroyed = true;
+  for (const abort of [...(opening.get(manager) ?? [])]) abort();
+  opening.delete(manager);
+  for (const connection of [...manager.connections]) releaseConnection(connection);
 }
 
 /**
@@ -93,9 +115,22 @@ function establish(
       );
       return;
     }
+    let attempts = opening.get(manager);
+    if (!attempts) opening.set(manager, (attempts = new Set()));
+    const inProgress = attempts;
+    const abort = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      inProgress.delete(abort);
+      void Promise.resolve(client.destroy()).catch(() => undefined);
+      reject(managerDestroyed());
+    };
+    inProgress.add(abort);
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
+      inProgress.delete(abort);
       void Promise.resolve(client.destroy()).catch(() => undefined);
       reject(
         coded(
@@ -136,6 +171,11 @@ function establish(
         if (settled) return void Promise.resolve(client.destroy()).catch(() => undefined);
         settled = true;
         clearTimeout(timer);
+        inProgress.delete(abort);
+        if (manager.destroyed) {
+          void Promise.resolve(client.destroy()).catch(() => undefined);
+          return reject(managerDestroyed());
+        }
         handle = legacy ? new LegacyClient(client, legacyHooks(manager, timeoutMs)) : client;
         const state: ConnectionState = {
           manager,
@@ -153,6 +193,7 @@ function establish(
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        inProgress.delete(abort);
         void Promise.resolve(client.destroy()).catch(() => undefined);
         reject(classify(lastError ?? err, manager));
       },
@@ -175,7 +216,7 @@ function legacyHooks(manager: Manager, timeoutMs: number) {
   return {
     release: (c: LegacyClient) => void releaseConnection(c),
     duplicate: async () => {
-      if (manager.destroyed) throw coded(ErrorCodes.MANAGER_DESTROYED, 'The manager of this connection was destroyed.');
+      if (manager.destroyed) throw managerDestroyed();
       return (await openConnection(manager, timeoutMs, true)) as LegacyClient;
     },
   };
