@@ -14,7 +14,7 @@ import path from 'node:path';
 import { ErrorCodes } from './errors';
 import { translateMeta, metaOptionNames } from './meta';
 import { describeValue, isDictionary } from './options';
-import { redact } from './secrets';
+import { redact, showConnectionString } from './secrets';
 import { didYouMean } from './suggest';
 
 /** Where `createClient` connects, and everything else it was given. */
@@ -89,12 +89,12 @@ function applyUrl(o: Record<string, unknown>, raw: unknown): void {
     url = new URL(text);
   } catch {
     throw fail(
-      `"${text}" is neither a redis URL nor a socket path; expected redis://[user[:password]@]host[:port][/db][?db=N], rediss://…, unix:///path.sock or /path/to/redis.sock.`,
+      `${showConnectionString(text)} is neither a redis URL nor a socket path; expected redis://[user[:password]@]host[:port][/db][?db=N], rediss://…, unix:///path.sock or /path/to/redis.sock.`,
     );
   }
   if (!text.includes('//'))
     throw fail(
-      `"${text}" is neither a redis URL nor a socket path; expected redis://host:port[/db], rediss://…, unix:///path.sock or /path/to/redis.sock (or give { host, port }).`,
+      `${showConnectionString(text)} is neither a redis URL nor a socket path; expected redis://host:port[/db], rediss://…, unix:///path.sock or /path/to/redis.sock (or give { host, port }).`,
     );
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
     throw fail(`"${text}" uses the scheme "${url.protocol}"; only redis:, rediss: and unix: are supported.`);
@@ -111,7 +111,8 @@ function applyUrl(o: Record<string, unknown>, raw: unknown): void {
 /** `unix:///path/to.sock[?db=N]` (and `unix://user:pass@/path`, as node-redis 6 reads it). */
 function applyUnixUrl(o: Record<string, unknown>, text: string): void {
   const match = /^unix:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?(\/[^?#]*)(?:\?([^#]*))?$/.exec(text);
-  if (!match || match[3] === '/') throw fail(`"${text}" is not a valid unix socket URL; expected unix:///path.sock.`);
+  if (!match || match[3] === '/')
+    throw fail(`${showConnectionString(text)} is not a valid unix socket URL; expected unix:///path.sock.`);
   const [, user, password, rawPath, query] = match;
   if (user) fromUrl(o, 'user', decodeURIComponent(user));
   if (password) fromUrl(o, 'password', decodeURIComponent(password));
@@ -125,9 +126,11 @@ function applyQuery(o: Record<string, unknown>, params: URLSearchParams, text: s
     const given = o[key];
     if (given !== undefined && String(given) !== value) {
       const shown = SECRET_KEYS.has(key) ? '' : ` (${describeValue(given)} beside the URL, "${value}" in it)`;
-      throw fail(`the option "${key}" is given twice with different values${shown}; URL: "${text}".`);
+      throw fail(
+        `the option "${key}" is given twice with different values${shown}; URL: ${showConnectionString(text)}.`,
+      );
     }
-    o[key] = key === 'db' ? dbOf(value, `?db= in "${text}"`) : value;
+    o[key] = key === 'db' ? dbOf(value, `?db= in ${showConnectionString(text)}`) : value;
   }
 }
 
