@@ -97,14 +97,16 @@ function applyUrl(o: Record<string, unknown>, raw: unknown): void {
       `${showConnectionString(text)} is neither a redis URL nor a socket path; expected redis://host:port[/db], rediss://…, unix:///path.sock or /path/to/redis.sock (or give { host, port }).`,
     );
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
-    throw fail(`"${text}" uses the scheme "${url.protocol}"; only redis:, rediss: and unix: are supported.`);
+    throw fail(
+      `${showConnectionString(text)} uses the scheme "${url.protocol}"; only redis:, rediss: and unix: are supported.`,
+    );
   if (url.protocol === 'rediss:' && !o.tls) o.tls = isDictionary(o.tls) ? o.tls : true;
   if (url.username) fromUrl(o, 'user', decodeURIComponent(url.username));
   if (url.password) fromUrl(o, 'password', decodeURIComponent(url.password));
   if (url.hostname) fromUrl(o, 'host', url.hostname.replace(/^\[(.*)\]$/, '$1'));
   if (url.port) fromUrl(o, 'port', url.port);
   const db = url.pathname.replace(/^\//, '');
-  if (db !== '') fromUrl(o, 'db', dbOf(db, `The database in "${text}"`));
+  if (db !== '') fromUrl(o, 'db', dbOf(db, `The database in ${showConnectionString(text)}`));
   applyQuery(o, url.searchParams, text);
 }
 

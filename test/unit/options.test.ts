@@ -5,14 +5,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ErrorCodes } from '../../lib/errors';
-import {
-  buildClientOptions,
-  connectionStringProblem,
-  describeValue,
-  isDictionary,
-  registerSecretsOf,
-} from '../../lib/options';
-import { redact } from '../../lib/secrets';
+import { buildClientOptions, connectionStringProblem, describeValue, isDictionary } from '../../lib/options';
+import { redact, Secrets } from '../../lib/secrets';
 import { topologyOf } from '../../lib/topology';
 import { decodeValue, encodeValue, toKey, toTtl } from '../../lib/values';
 
@@ -62,14 +56,16 @@ describe('connection strings and client options (no server)', () => {
     o.socket.reconnectStrategy = () => 1;
     assert.deepEqual(socket, { noDelay: true });
   });
-  it('registers the URL password (raw and decoded), meta.password and TLS secrets for masking', () => {
-    registerSecretsOf('redis://u:p%40ss-unit-1@h', {
+  it("keeps the URL password (raw and decoded), meta.password and TLS secrets among a manager's secrets", () => {
+    const secrets = new Secrets();
+    secrets.addFrom('redis://u:p%40ss-unit-1@h', {
       password: 'meta-pass-unit-2',
       socket: { key: 'tls-key-unit-3', passphrase: Buffer.from('phrase-unit-4') },
     });
     const text = 'p%40ss-unit-1 p@ss-unit-1 meta-pass-unit-2 tls-key-unit-3 phrase-unit-4';
-    assert.equal(redact(text), '*** *** *** *** ***');
-    assert.doesNotThrow(() => registerSecretsOf('not a url', {}));
+    assert.equal(redact(text, secrets), '*** *** *** *** ***');
+    assert.equal(redact(text), text, 'no process-wide list');
+    assert.doesNotThrow(() => new Secrets().addFrom('not a url', {}));
   });
 });
 
