@@ -54,8 +54,12 @@ export const ErrorCodes = {
   // Inputs and stored data
   /** An input was not what the machine accepts; the message names the input (and the key). */
   INVALID_INPUT: 'E_INVALID_INPUT',
-  /** A required input is missing (or `null` / `''`): the runner's `UsageError`, with `problems`. */
+  /** A required input is missing (`UsageError`, `problems`), or (runner face) an input name is a likely typo. */
   INVALID_ARGINS: 'E_INVALID_ARGINS',
+  /** Runner face: `.switch({...})` without an `error` handler (thrown at once; nothing runs). */
+  MISSING_ERROR_HANDLER: 'E_MISSING_ERROR_HANDLER',
+  /** Runner face: `.now()` on an asynchronous machine (thrown at once; nothing runs). */
+  NOT_SYNCHRONOUS: 'E_NOT_SYNCHRONOUS',
   /** A stored value could not be decoded (not written by cacheValue). */
   BAD_STORED_VALUE: 'E_BAD_STORED_VALUE',
 

@@ -3,6 +3,7 @@ import { defaulted, defineMachine, exit, optional, required } from '../lib/defin
 import { invalidInput } from '../lib/errors';
 import { connectionStringProblem, isDictionary } from '../lib/options';
 import { failedExit, type ErrorReport } from '../lib/shared';
+import { watchForKeepAlive } from '../lib/keepalive-hint';
 import { translateMeta } from '../lib/meta';
 
 export default defineMachine('create-manager', {
@@ -77,6 +78,7 @@ export default defineMachine('create-manager', {
     } catch (err) {
       return exits.failed({ error: err as Error });
     }
+    watchForKeepAlive(manager);
     return exits.success({ manager });
   },
 });

@@ -100,3 +100,26 @@ describe('the facade contract holds at compile time', () => {
     assert.equal(artists.listenerCount('delete'), 2);
   });
 });
+
+describe('runner-face types for newcomers', () => {
+  it('types getCachedValue<T> and explains .now() on an asynchronous machine', () => {
+    const connection = {} as Connection;
+    const manager = {} as Manager;
+    void (async () => {
+      const { value } = await Pack.getCachedValue<{ name: string }>({ connection, key: 'k' });
+      const name: string = value.name;
+      const p = await Pack.promises.getCachedValue<number[]>({ connection, key: 'k' });
+      const n: number = p.value[0]!;
+      // @ts-expect-error: value is unknown unless a type is given
+      void (await Pack.promises.getCachedValue({ connection, key: 'k' })).value.name;
+      // @ts-expect-error: a number[] has no `name`
+      void p.value.name;
+      return [name, n];
+    });
+    // @ts-expect-error: "now() works only on synchronous machines (createConnectionUrl): use await, .exec(cb) or …"
+    void (() => Pack.getCachedValue({ connection, key: 'k' }).now());
+    // @ts-expect-error: the same for the deprecated execSync
+    void (() => Pack.destroyManager({ manager }).execSync());
+    assert.ok(true);
+  });
+});
