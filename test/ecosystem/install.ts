@@ -72,7 +72,7 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs = 600_000): Pro
 
 const TARBALL = 'machinepack-redis-ts.tgz';
 
-/** `npm pack` this repository (its `prepare` builds dist/), into a fresh temp folder. Returns the tarball. */
+/** `npm pack` this repository (its `prepack` builds dist/), into a fresh temp folder. Returns the tarball. */
 async function pack(): Promise<string> {
   const dest = mkdtempSync(path.join(tmpdir(), 'mpr-pack-'));
   const out = await run('npm', ['pack', '--json', '--pack-destination', dest], ROOT);
