@@ -12,14 +12,9 @@ interface Extras {
   entry?: (key: string) => { revision?: unknown } | undefined;
 }
 
-/** A listener's optional third argument (`{ revision }` once the facade passes it). */
-export interface ChangeInfo {
-  revision?: number;
-}
-
 /** The revision of an item: from the listener's `info`, else from `collection.entry(key)`, else null (unknown). */
 export function revisionOf(collection: Collection<object>, key: string, info?: unknown): number | null {
-  const fromInfo = (info as ChangeInfo | undefined)?.revision;
+  const fromInfo = (info as { revision?: unknown } | undefined)?.revision;
   if (typeof fromInfo === 'number') return fromInfo;
   const entry = (collection as unknown as Extras).entry;
   if (typeof entry === 'function') {

@@ -21,7 +21,7 @@ import { createClient, type Collection } from '../facade';
 import type { Connection } from '../shared';
 import { displayUrl } from './args';
 import { describeCollection, findCollections, oneLine, type CollectionInfo } from './discovery';
-import { revisionOf, statsOf, statusOf, type ChangeInfo } from './features';
+import { revisionOf, statsOf, statusOf } from './features';
 import { PAGE_HTML, PAGE_SCRIPT, PAGE_STYLE } from './page';
 
 export interface InspectorOptions {
@@ -177,7 +177,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     const collection = client.database(database).collection<object>(name);
     let loaded = false;
     const listeners = (['set', 'expire', 'delete'] as const).map((event) => {
-      const listener = (key: string, data: object, info?: ChangeInfo): void => {
+      const listener = (key: string, data: object, info?: unknown): void => {
         if (loaded) watcher.send('change', { event, key, data, revision: revisionOf(collection, key, info) });
       };
       collection.on(event, listener);

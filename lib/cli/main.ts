@@ -18,7 +18,7 @@ import {
   openSession,
   type Session,
 } from './discovery';
-import { revisionOf, type ChangeInfo } from './features';
+import { revisionOf } from './features';
 import { startInspector } from './inspect';
 
 const NAME = 'machinepack-redis-ts';
@@ -95,7 +95,7 @@ async function run(invocation: Invocation, session: Session, io: Io): Promise<nu
     }
     case 'watch':
       return await withCollection(url, password, command.database, command.collection, io, async (collection) => {
-        const print = (event: string) => (key: string, data: object, info?: ChangeInfo) => {
+        const print = (event: string) => (key: string, data: object, info?: unknown) => {
           const revision = revisionOf(collection, key, info);
           io.out(
             command.json
