@@ -6,6 +6,7 @@
  */
 import type { Manager } from '../connection';
 import { collectionKeys } from '../collections/codec';
+import { ErrorCodes } from '../errors';
 import { machines } from '../machines';
 import { redact } from '../secrets';
 import type { Connection } from '../shared';
@@ -49,15 +50,13 @@ export async function openSession(url: string, password: string | undefined): Pr
 export function connectFailure(err: unknown, where: string): string {
   const cause = (err as { raw?: { error?: { code?: string } } }).raw?.error ?? (err as { code?: string });
   switch (cause?.code) {
-    case 'ECONNREFUSED':
+    case ErrorCodes.ECONNREFUSED:
       return `Cannot connect to ${where}: connection refused (is redis-server running there?).`;
-    case 'ERR_BAD_PASSWORD':
+    case ErrorCodes.BAD_PASSWORD:
       return `Cannot connect to ${where}: wrong password (or username).`;
-    case 'ERR_NO_PASSWORD':
+    case ErrorCodes.NO_PASSWORD:
       return `Cannot connect to ${where}: the server needs a password; put it in the URL or in REDISCLI_AUTH.`;
-    case 'ERR_PASSWORD_NOT_NEEDED':
-      return `Cannot connect to ${where}: a password was given but the server has none configured.`;
-    case 'E_REDIS_CONNECTION_TIMED_OUT':
+    case ErrorCodes.CONNECTION_TIMED_OUT:
       return `Cannot connect to ${where}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s.`;
     default:
       return `Cannot connect to ${where}: ${oneLine(cause ?? err)}`;
