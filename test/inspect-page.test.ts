@@ -1,7 +1,7 @@
 /**
  * The `inspect` page in a real headless browser: Debian's chromium (`/usr/bin/chromium`, installed by .ci/run)
  * driven by playwright-core, which never downloads a browser of its own.
- * `UPDATE_SCREENSHOT=1 npx mocha test/inspect-page.test.ts` refreshes docs/inspect.png for the README.
+ * `UPDATE_SCREENSHOT=1 npx mocha test/inspect-page.test.ts` refreshes assets/inspect.png for the README.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -119,7 +119,7 @@ describe('inspect: the page in a headless browser', function () {
     await page.screenshot({ path: shot });
     assert.ok(statSync(shot).size > 10000, 'a screenshot of the page');
     if (process.env.UPDATE_SCREENSHOT)
-      await page.screenshot({ path: path.join(__dirname, '..', 'docs', 'inspect.png') });
+      await page.screenshot({ path: path.join(__dirname, '..', 'assets', 'inspect.png') });
 
     await artists.set('<img src=x onerror=alert(1)>', { html: '<b>not bold</b>' });
     await page.locator('#items tbody tr td.key', { hasText: '<img src=x onerror=alert(1)>' }).waitFor();
