@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { MemisClient } from '../index';
-import { parseArgs } from '../lib/cli/args';
+import { parseArgs } from '../cli/args';
 import { runCli, RunningCli, type CliResult } from './helpers/cli';
 import { until } from './helpers/events';
 import { freePort, PASSWORD, RedisServer, server } from './helpers/redis-server';
@@ -265,17 +265,17 @@ describe('command line: machinepack-redis-ts', function () {
       assert.throws(() => parseArgs(['list', '--json', '--url', 'redis://h'], {}), /--json applies to watch only/);
     });
 
-    it('is the package bin, pointing at the compiled form of lib/cli/main.ts (which starts with a shebang)', () => {
+    it('is the package bin, pointing at the compiled form of cli/main.ts (which starts with a shebang)', () => {
       const root = path.join(__dirname, '..');
       const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
       const build = JSON.parse(readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8')) as {
         include: string[];
         compilerOptions: { rootDir?: string; outDir?: string };
       };
-      assert.equal(pkg.bin['machinepack-redis-ts'], 'dist/lib/cli/main.js');
-      assert.ok(build.include.includes('lib/**/*.ts'));
+      assert.equal(pkg.bin['machinepack-redis-ts'], 'dist/cli/main.js');
+      assert.ok(build.include.includes('cli/**/*.ts'));
       assert.equal(build.compilerOptions.rootDir ?? '.', '.');
-      assert.match(readFileSync(path.join(root, 'lib/cli/main.ts'), 'utf8'), /^#!\/usr\/bin\/env node\n/);
+      assert.match(readFileSync(path.join(root, 'cli/main.ts'), 'utf8'), /^#!\/usr\/bin\/env node\n/);
     });
   });
 });

@@ -12,7 +12,7 @@ const ROOT = path.join(__dirname, '..', '..');
 const OUT = path.join(ROOT, 'node_modules', '.cache', `mpr-cli-test-${process.pid}`);
 let built: string | undefined;
 
-/** Transpile index.ts, lib/ and machines/ (no type check: `npm run typecheck` does that) into OUT, once. */
+/** Transpile index.ts, lib/, machines/ and cli/ (no type check: `npm run typecheck` does that) into OUT, once. */
 function compiledMain(): string {
   if (built) return built;
   const sources = ['index.ts'];
@@ -25,6 +25,7 @@ function compiledMain(): string {
   };
   walk('lib');
   walk('machines');
+  walk('cli');
   for (const rel of sources) {
     const { outputText } = ts.transpileModule(readFileSync(path.join(ROOT, rel), 'utf8'), {
       fileName: rel,
@@ -39,7 +40,7 @@ function compiledMain(): string {
     writeFileSync(out, outputText);
   }
   process.once('exit', () => rmSync(OUT, { recursive: true, force: true }));
-  return (built = path.join(OUT, 'lib', 'cli', 'main.js'));
+  return (built = path.join(OUT, 'cli', 'main.js'));
 }
 
 export interface CliResult {

@@ -17,8 +17,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClient, type Collection } from '../facade';
-import type { Connection } from '../shared';
+import { createClient, type Collection, type Connection } from '../index';
 import { displayUrl } from './args';
 import { describeCollection, findCollections, oneLine, type CollectionInfo } from './discovery';
 import { revisionOf, statsOf, statusOf } from './features';

@@ -3,7 +3,7 @@
  * 4). The command line and the page show them when the collection has them and work without them otherwise, so
  * they are detected here rather than assumed by the types.
  */
-import type { Collection } from '../facade';
+import type { Collection } from '../index';
 
 /** What a collection may offer beyond `get`/`keys`/`size`. */
 interface Extras {

@@ -2,7 +2,7 @@
  * The command line of `machinepack-redis-ts`: parsed by hand (a handful of commands and flags need no framework).
  * Every mistake becomes a `CliError` whose one-line message says what to type instead.
  */
-import { connectionStringProblem } from '../options';
+import { connectionStringProblem } from '../lib/options';
 
 export const USAGE = `Usage: machinepack-redis-ts <command> [arguments] --url <redis url>
 

@@ -7,7 +7,7 @@
  * Output goes to stdout; progress notes and the one-line reason of a failure go to stderr. Exit codes: 0 done,
  * 1 Redis unreachable / refused / nothing found, 2 a usage mistake (bad arguments, bad URL).
  */
-import { createClient, type Collection, type MemisClient } from '../facade';
+import { createClient, type Collection, type MemisClient } from '../index';
 import { CliError, USAGE, displayUrl, parseArgs, type Invocation } from './args';
 import {
   CONNECT_TIMEOUT_MS,

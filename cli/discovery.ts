@@ -4,19 +4,12 @@
  * and discovery: which databases and collections exist. Discovery reads the storage layout of
  * lib/collections/codec.ts with SCAN (never KEYS, which blocks Redis on a large keyspace).
  */
-import type { Manager } from '../connection';
-import { collectionKeys } from '../collections/codec';
-import { ErrorCodes } from '../errors';
-import { machines } from '../machines';
-import { redact } from '../secrets';
-import type { Connection } from '../shared';
+import Pack, { ErrorCodes, type Connection, type Manager } from '../index';
+import { collectionKeys } from '../lib/collections/codec';
+import { redact } from '../lib/secrets';
 import { CliError, displayUrl } from './args';
 
-const { createManager, getConnection, destroyManager } = {
-  createManager: machines.createManager.call,
-  getConnection: machines.getConnection.call,
-  destroyManager: machines.destroyManager.call,
-};
+const { createManager, getConnection, destroyManager } = Pack.promises;
 
 /** How long connecting may take before the command gives up. */
 export const CONNECT_TIMEOUT_MS = 5000;
