@@ -48,13 +48,15 @@ const EXIT_CODES: Record<FacadeExit, ErrorCode> = {
 };
 
 /** Turn a machine's rejection into an Error that says what the facade was doing. */
-function failure(err: unknown, what: string): Error {
+function failure(err: unknown, what: string, connecting = false): Error {
   const e = err as { exit?: string; raw?: { error?: Error }; name?: string };
   if (e && e.exit && e.name === 'Exception') {
     const cause = e.raw?.error;
-    const reason = e.exit === 'badConnection' ? 'Redis is unreachable' : 'Redis refused it';
+    // Failing to connect (refused, timed out, wrong password) is not Redis refusing the write.
+    const unreachable = connecting || e.exit === 'badConnection';
+    const reason = unreachable ? 'Redis is unreachable' : 'Redis refused it';
     return coded(
-      EXIT_CODES[e.exit as FacadeExit] ?? ErrorCodes.FAILED,
+      unreachable ? ErrorCodes.BAD_CONNECTION : (EXIT_CODES[e.exit as FacadeExit] ?? ErrorCodes.FAILED),
       `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.`,
       { cause: err },
     );
@@ -335,7 +337,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
       connection = await this.client.commandConnection();
     } catch (err) {
       const what = `set "${key}" in ${this.database}/${this.name}`;
-      throw this.client.closed ? quitFirst(what) : failure(err, what);
+      throw this.client.closed ? quitFirst(what) : failure(err, what, true);
     }
     try {
       await setItem({
@@ -358,11 +360,16 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   }
 
   async #del(key: string): Promise<boolean> {
+    const what = `delete "${key}" in ${this.database}/${this.name}`;
+    let connection: Connection;
     try {
-      const connection = await this.client.commandConnection();
+      connection = await this.client.commandConnection();
+    } catch (err) {
+      throw this.client.closed ? quitFirst(what) : failure(err, what, true);
+    }
+    try {
       return (await deleteItem({ connection, database: this.database, collection: this.name, key })).deleted;
     } catch (err) {
-      const what = `delete "${key}" in ${this.database}/${this.name}`;
       throw this.client.closed ? quitFirst(what) : failure(err, what);
     }
   }

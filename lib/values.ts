@@ -39,8 +39,9 @@ export function encodeValue(value: unknown, key: string): string {
       `Cannot cache ${kind === 'undefined' ? '`undefined`' : `a ${kind}`} under key "${key}": the value must be JSON-serializable.`,
     );
   }
+  let json: string | undefined;
   try {
-    return JSON.stringify(value);
+    json = JSON.stringify(value) as string | undefined;
   } catch (err) {
     const why = /circular/i.test((err as Error).message)
       ? 'it contains a circular reference'
@@ -49,6 +50,13 @@ export function encodeValue(value: unknown, key: string): string {
         : (err as Error).message;
     throw invalidInput(`Cannot cache the value under key "${key}": ${why}.`);
   }
+  // A `toJSON()` that returns undefined (or a function or symbol) leaves nothing to store.
+  if (json === undefined) {
+    throw invalidInput(
+      `Cannot cache the value under key "${key}": its toJSON() returned undefined, so there is nothing to store.`,
+    );
+  }
+  return json;
 }
 
 /** Decode what cacheValue stored; another program's non-JSON text is an error naming the key. */

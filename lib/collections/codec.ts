@@ -118,13 +118,18 @@ function fieldJson(value: unknown, key: string, name: string): string {
   }
   if (t === 'number' && !Number.isFinite(value))
     throw invalidInput(`Item "${key}", field "${name}": ${String(value)} cannot be stored exactly as JSON.`);
+  let json: string | undefined;
   try {
-    return JSON.stringify(value);
+    json = JSON.stringify(value) as string | undefined;
   } catch (err) {
     throw invalidInput(
       `Item "${key}", field "${name}": ${/circular/i.test((err as Error).message) ? 'a circular structure' : (err as Error).message} cannot be stored.`,
     );
   }
+  if (json === undefined) {
+    throw invalidInput(`Item "${key}", field "${name}": its toJSON() returned undefined, so it cannot be stored.`);
+  }
+  return json;
 }
 
 /** An item as stored: its contents, revision (`m:seq`) and deadline (`m:dl`, ms on Redis's clock; 0 for none). */

@@ -113,11 +113,4 @@ export class ExpiryHeap {
   }
 }
 
-/** The longest delay a Node.js timer takes (2^31 − 1 ms); longer ones fire at once with a warning. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** A delay clamped into what setTimeout/setInterval accept: 0 … 2^31 − 1 ms. */
-export function timerDelay(ms: number): number {
-  if (!(ms > 0)) return 0;
-  return ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms;
-}
+export { MAX_TIMER_MS, timerDelay } from '../timers';

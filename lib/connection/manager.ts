@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import type { LegacyClient } from '../legacy';
 import { buildClientOptions } from '../options';
 import { maskMeta, redact, redactError, Secrets, showConnectionString } from '../secrets';
+import { MAX_TIMER_MS } from '../timers';
 import { topologyOf, type Topology } from '../topology';
 import type { RedisClient } from './client';
 
@@ -66,7 +67,8 @@ export class Manager {
     this.onUnexpectedFailure = onUnexpectedFailure;
     this.topology = topologyOf(meta ?? {});
     const t = meta?.commandTimeout;
-    this.commandTimeout = typeof t === 'number' && t > 0 ? t : DEFAULT_COMMAND_TIMEOUT_MS;
+    // Longer than a timer can wait (2^31 ms, ~24.8 days) is clamped to that, never "at once".
+    this.commandTimeout = typeof t === 'number' && t > 0 ? Math.min(t, MAX_TIMER_MS) : DEFAULT_COMMAND_TIMEOUT_MS;
   }
 
   /** The connection string with its password masked (see `showConnectionString`). */

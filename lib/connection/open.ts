@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import { createClient } from 'redis';
 import { coded, ErrorCodes, WarningCodes } from '../errors';
 import { LegacyClient } from '../legacy';
+import { timerDelay } from '../timers';
 import { createScaled } from '../topology';
 import type { RedisClient } from './client';
 import { classify } from './classify';
@@ -140,7 +141,7 @@ function establish(
             (lastError ? ` Last error: ${manager.redact(lastError.message)}` : ''),
         ),
       );
-    }, timeoutMs);
+    }, timerDelay(timeoutMs));
 
     const onError = (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
@@ -230,7 +231,6 @@ function hideSecrets(client: RedisClient): void {
   });
 }
 
-/** The reset, when a connection's server stopped answering: reject what waits, reconnect in the background. */
 /**
  * A reconnect whose socket connects but whose handshake never answers (a black-holed path: the TCP connection is
  * accepted and nothing comes back) would leave the client open and never ready, for good: node-redis bounds only
@@ -243,13 +243,14 @@ function watchHandshake(client: RedisClient, state: ConnectionState, handle: Red
     clearTimeout(timer);
     timer = setTimeout(() => {
       if (!state.released && client.isOpen && !client.isReady) resetHung(state, handle);
-    }, state.watch.timeoutMs);
+    }, timerDelay(state.watch.timeoutMs));
     timer.unref();
   });
   client.on('ready', () => clearTimeout(timer));
   client.on('end', () => clearTimeout(timer));
 }
 
+/** The reset, when a connection's server stopped answering: reject what waits, reconnect in the background. */
 function resetHung(state: ConnectionState, handle: RedisClient | LegacyClient): void {
   if (state.released) return;
   reportFailure(
