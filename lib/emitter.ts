@@ -7,6 +7,7 @@
  * at run time for JavaScript callers. Listeners are called with the emitter as `this`. A listener that throws
  * does not stop the others: the emitter's `listenerFailed` decides what happens to the error.
  */
+import { redact } from './secrets';
 
 /** Event name → the arguments its listeners get. */
 export type EventMap = Record<string, unknown[]>;
@@ -118,14 +119,14 @@ export abstract class Emitter<E extends EventMap> {
   #check(event: unknown, method: string): void {
     if (typeof event !== 'string' || !(this.eventNames as readonly string[]).includes(event))
       throw new TypeError(
-        `Unknown ${this.emitterKind} event ${JSON.stringify(event)} given to ${method}(); ${this.#known()}.`,
+        redact(`Unknown ${this.emitterKind} event ${JSON.stringify(event)} given to ${method}(); ${this.#known()}.`),
       );
   }
 
   #add(event: string, listener: unknown, once: boolean, method: string): this {
     this.#check(event, method);
     if (typeof listener !== 'function')
-      throw new TypeError(`${method}(${JSON.stringify(event)}, listener): the listener must be a function.`);
+      throw new TypeError(redact(`${method}(${JSON.stringify(event)}, listener): the listener must be a function.`));
     let list = this.#listeners.get(event);
     if (!list) this.#listeners.set(event, (list = []));
     list.push({ fn: listener as Entry['fn'], once });

@@ -48,8 +48,10 @@ export const ErrorCodes = {
   AUTH_FAILED: 'E_AUTH_FAILED',
   /** destroyCachedValues: Redis refused the DEL (e.g. a read-only replica, an ACL). */
   DEL_FAILED: 'E_REDIS_DEL_FAILED',
-  /** A collection write or load: Redis refused the command (e.g. out of memory, read-only, an ACL). */
+  /** A collection write (setItem, deleteItem): Redis refused the command (e.g. out of memory, read-only, an ACL). */
   REDIS_REFUSED: 'E_REDIS_REFUSED',
+  /** subscribeCollection: the copy could not be loaded: Redis refused a command (WRONGTYPE, NOPERM…). */
+  LOAD_FAILED: 'E_COLLECTION_LOAD_FAILED',
 
   // Inputs and stored data
   /** An input was not what the machine accepts; the message names the input (and the key). */

@@ -10,7 +10,7 @@ import { Replica, type ChangeHandler, type TroubleHandler } from '../lib/collect
 import { redisStore } from '../lib/collections/store';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
 import { coded, ErrorCodes, invalidInput } from '../lib/errors';
-import { redact } from '../lib/secrets';
+import { redact, redactError } from '../lib/secrets';
 import {
   badConnectionExit,
   collectionInput,
@@ -96,7 +96,13 @@ export default defineMachine('subscribe-collection', {
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, command));
       return exits.failed({
-        error: new Error(`Could not load collection "${inputs.collection}": ${redact((err as Error).message)}`),
+        error: coded(
+          ErrorCodes.LOAD_FAILED,
+          `Could not load collection "${inputs.collection}": ${err instanceof Error ? err.message : String(err)}`,
+          {
+            originalError: redactError(err),
+          },
+        ),
       });
     }
     return exits.success({ subscription: replica });

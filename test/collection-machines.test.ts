@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import Pack from '../index';
 import type { Connection, Manager, Replica } from '../index';
+import { ErrorCodes } from '../lib/errors';
 import { connect } from './helpers/connect';
 import { until } from './helpers/events';
 import { faces, outcome } from './helpers/faces';
@@ -52,6 +53,30 @@ for (const face of faces) {
       );
       await subscription.end();
       await subscription.end();
+    });
+
+    it('exits failed with E_COLLECTION_LOAD_FAILED when a stored item is not JSON, subscribing to nothing', async () => {
+      const collection = `stray-${face.name.replace(/\W/g, '')}`;
+      const set = await outcome(
+        face.call('setItem', { connection, database: 'm', collection, key: 'k', data: { a: 1 } }),
+      );
+      assert.equal(set.exit, 'success');
+      await connection.hSet(`memis:{m/${collection}}:i:k`, 'd:a', 'not json');
+      const changes: string[] = [];
+      const r = await outcome(
+        face.call('subscribeCollection', {
+          connection,
+          subscriber,
+          database: 'm',
+          collection,
+          onChange: (t: string, k: string) => changes.push(`${t}:${k}`),
+        }),
+      );
+      assert.equal(r.exit, 'failed');
+      const error = (r.raw as { error: Error & { code?: string } }).error;
+      assert.equal(error.code, ErrorCodes.LOAD_FAILED);
+      assert.match(error.message, new RegExp(`Could not load collection "${collection}"`));
+      assert.deepEqual(changes, []);
     });
 
     it('exit badConnection for connections that are not ours or released', async () => {

@@ -129,7 +129,7 @@ export function reportFailure(
 ): void {
   const handler = manager.onUnexpectedFailure;
   if (!handler) return;
-  const err = new Error(message) as UnexpectedFailure;
+  const err = new Error(redact(message)) as UnexpectedFailure;
   err.failureType = failureType;
   err.connection = client;
   if (original) err.originalError = manager.redactError(original);

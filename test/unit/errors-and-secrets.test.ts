@@ -14,7 +14,8 @@ import {
   SocketClosedUnexpectedlyError,
   SocketTimeoutError,
 } from 'redis';
-import { isConnectionError, NoReplyError } from '../../lib/connection';
+import { isConnectionError, Manager, NoReplyError } from '../../lib/connection';
+import { reportFailure } from '../../lib/connection/manager';
 import { writeFailure } from '../../lib/collections/errors';
 import { coded, ErrorCodes, exitError, invalidInput, usageError } from '../../lib/errors';
 import { redact, redactError, Secrets } from '../../lib/secrets';
@@ -53,6 +54,18 @@ describe('secrets masking (no server)', () => {
 });
 
 describe('error shapes (no server)', () => {
+  it('onUnexpectedFailure reports are masked, message and original error alike', () => {
+    const seen: Array<Error & { originalError?: Error }> = [];
+    const manager = new Manager({
+      connectionString: 'redis://h',
+      clientOptions: {},
+      onUnexpectedFailure: (err) => seen.push(err),
+    });
+    reportFailure(manager, {} as never, 'error', new Error('at redis://u:orig-pw@h'), 'lost redis://u:msg-pw@h');
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.message, 'lost redis://u:***@h');
+    assert.equal(seen[0]!.originalError!.message, 'at redis://u:***@h');
+  });
   it('coded() carries the code and props, and masks its message', () => {
     const err = coded(ErrorCodes.BAD_CONNECTION, 'via redis://u:pw@h and redis://:p#w/?x@h2', { extra: 1 });
     assert.equal(err.code, 'E_BAD_CONNECTION');
