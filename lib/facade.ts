@@ -47,7 +47,11 @@ const EXIT_CODES: Record<FacadeExit, ErrorCode> = {
   malformed: ErrorCodes.MALFORMED,
 };
 
-/** Turn a machine's rejection into an Error that says what the facade was doing. */
+/**
+ * Turn a machine's rejection into an Error that says what the facade was doing. A non-success exit is recognised by
+ * its shape (`name: 'Exception'` and an `exit`), not by a class: that shape is the `machine` runner's contract, which
+ * the promise face copies (lib/errors.ts `exitError`), and callers of either face test for it the same way.
+ */
 function failure(err: unknown, what: string, connecting = false): Error {
   const e = err as { exit?: string; raw?: { error?: Error }; name?: string };
   if (e && e.exit && e.name === 'Exception') {

@@ -6,6 +6,7 @@ import {
   liveConnection,
 } from '../lib/connection';
 import { collectionKeys } from '../lib/collections/codec';
+import { redisReason } from '../lib/collections/errors';
 import { Replica, type ChangeHandler, type TroubleHandler } from '../lib/collections/replica';
 import { redisStore } from '../lib/collections/store';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
@@ -96,13 +97,9 @@ export default defineMachine('subscribe-collection', {
     } catch (err) {
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, command));
       return exits.failed({
-        error: coded(
-          ErrorCodes.LOAD_FAILED,
-          `Could not load collection "${inputs.collection}": ${err instanceof Error ? err.message : String(err)}`,
-          {
-            originalError: redactError(err),
-          },
-        ),
+        error: coded(ErrorCodes.LOAD_FAILED, `Could not load collection "${inputs.collection}": ${redisReason(err)}`, {
+          originalError: redactError(err),
+        }),
       });
     }
     return exits.success({ subscription: replica });

@@ -1,7 +1,17 @@
+import { MultiErrorReply } from 'redis';
 import { badConnectionReport, isConnectionError } from '../connection';
 import { coded, ErrorCodes } from '../errors';
 import { redact, redactError } from '../secrets';
 import { SCRIPT_ERROR } from './scripts';
+
+/**
+ * Redis's own words for a failure. A MULTI or pipeline whose commands failed rejects with node-redis's
+ * "1 commands failed, see .replies…": give each failed reply's reason instead.
+ */
+export function redisReason(err: unknown): string {
+  if (err instanceof MultiErrorReply) return [...err.errors()].map((e) => e.message).join('; ');
+  return err instanceof Error ? err.message : String(err);
+}
 
 /**
  * Sort a failed write: the connection (→ badConnection) or Redis refusing it (→ failed, with Redis's reason).
@@ -14,7 +24,7 @@ export function writeFailure(
   client?: unknown,
 ): { exit: 'badConnection' | 'failed'; report: { error: Error } } {
   if (isConnectionError(err)) return { exit: 'badConnection', report: badConnectionReport(err as Error, client) };
-  let message = redact(err instanceof Error ? err.message : String(err));
+  let message = redact(redisReason(err));
   let written = false;
   if (message.startsWith(`${SCRIPT_ERROR} `)) {
     message = message.slice(SCRIPT_ERROR.length + 1);

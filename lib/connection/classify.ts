@@ -42,7 +42,11 @@ export function isConnectionError(err: unknown): boolean {
   );
 }
 
-/** The error a failed connect attempt reports, secrets of `manager` masked. */
+/**
+ * The error a failed connect attempt reports, secrets of `manager` masked. The socket's failures are told apart
+ * by their Node.js `code`; the server's refusals by the first word of its reply (`WRONGPASS`, `NOAUTH`…: Redis's
+ * own error codes, which node-redis leaves in the message), the one stable mark a reply has.
+ */
 export function classify(err: Error | undefined, manager: Manager): Error {
   if (!err) return coded(ErrorCodes.CONNECTION_FAILED, 'Could not connect to Redis.');
   const cause = (err as { originalError?: Error }).originalError ?? err;

@@ -10,13 +10,14 @@ import {
   ConnectionTimeoutError,
   DisconnectsClientError,
   ErrorReply,
+  MultiErrorReply,
   ReconnectStrategyError,
   SocketClosedUnexpectedlyError,
   SocketTimeoutError,
 } from 'redis';
 import { isConnectionError, Manager, NoReplyError } from '../../lib/connection';
 import { reportFailure } from '../../lib/connection/manager';
-import { writeFailure } from '../../lib/collections/errors';
+import { redisReason, writeFailure } from '../../lib/collections/errors';
 import { coded, ErrorCodes, exitError, invalidInput, usageError } from '../../lib/errors';
 import { redact, redactError, Secrets } from '../../lib/secrets';
 
@@ -143,6 +144,17 @@ describe('connection errors vs command errors (no server)', () => {
     );
     assert.equal((report.error as Error & { written: boolean }).written, false);
     assert.doesNotMatch(inspect(report.error), /write-secret-7/);
+  });
+  it("a failed MULTI gives each failed reply's reason, not node-redis's summary", () => {
+    const multi = new MultiErrorReply(
+      ['OK', new ErrorReply('WRONGTYPE Operation against a key holding the wrong kind of value')] as never,
+      [1],
+    );
+    assert.equal(redisReason(multi), 'WRONGTYPE Operation against a key holding the wrong kind of value');
+    assert.equal(redisReason(new Error('plain')), 'plain');
+    assert.equal(redisReason('text'), 'text');
+    const { report } = writeFailure(multi, 'set "k"');
+    assert.match(report.error.message, /WRONGTYPE/);
   });
   it('writeFailure: a lost connection is badConnection with E_BAD_CONNECTION', () => {
     const { exit, report } = writeFailure(new SocketClosedUnexpectedlyError(), 'set "k"');
