@@ -121,8 +121,9 @@ export const SOCKET_ERROR_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * An Error with a `code`, like `flaverr(code, new Error(message))`. The message goes through `redact`: messages
- * quote inputs (keys, URLs, values' descriptions), and no password may reach a caller's logs through one.
+ * An Error with a `code`, like `flaverr(code, new Error(message))`. The message goes through `redact` (URL
+ * credentials masked), since messages quote inputs (keys, URLs, values' descriptions); a message about a manager's
+ * connection is masked with that manager's secrets by its builder (`manager.redact`) before it gets here.
  */
 export function coded<T extends object = object>(
   code: ErrorCode,
