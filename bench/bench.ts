@@ -4,7 +4,7 @@
  * does not decide a result. Writes BENCHMARKS.md and bench/results.json.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,6 +14,8 @@ import Pack from '../index';
 import type { ClientOptions, Connection } from '../index';
 import { cluster } from '../test/helpers/topologies';
 import { RedisServer } from '../test/helpers/redis-server';
+import { BareResp } from './bare-resp';
+import { barChart, type ChartGroup } from './svg';
 
 const quick = process.argv.includes('--quick');
 /** `--only=1,3` runs just those sections (and writes no BENCHMARKS.md). */
@@ -23,32 +25,56 @@ const only = process.argv
   .split(',')
   .map(Number);
 const section = (n: number) => !only || only.includes(n);
+/** `--contenders=tuned,promises` keeps only contenders whose name contains one of these words (for quick A/B). */
+const contenderFilter = process.argv
+  .find((a) => a.startsWith('--contenders='))
+  ?.slice(13)
+  .split(',');
+/** `--rounds=N` overrides the number of alternating rounds. */
+const roundsArg = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9));
 const ROUND_MS = quick ? 300 : 500;
 // Short rounds, many alternations: at concurrency 1 a loopback round trip on a shared VM jitters a lot, and
 // interleaving finely is what keeps that jitter from favouring one contender.
-const ROUNDS = quick ? 2 : 8; // A B C … C B A, four times in a full run
+const ROUNDS = roundsArg > 0 ? roundsArg : quick ? 2 : 8; // A B C … C B A, four times in a full run
 const FANOUT_SECONDS = quick ? 2 : 10;
 const COLLECTION_SIZES = quick ? [1000, 10000, 100000] : [1000, 10000, 100000];
+const CONCURRENCIES = [1, 64, 512];
+
+// Contender names (also the keys of results.json).
+const NR_DEFAULT = 'node-redis 6 (defaults)';
+const NR_TUNED = 'node-redis 6 (tuned: timeout 0)';
+const IOREDIS = 'ioredis (enableAutoPipelining)';
+const BARE = 'bare RESP, one socket (limit)';
+const PROMISES = 'Pack.promises';
+const RUNNER = 'Pack (runner, await)';
+const ORIGINAL = 'machinepack-redis 2.0.7';
 
 type Op = () => Promise<unknown>;
 interface Contender {
   name: string;
   op: (key: string) => Op;
 }
+/** One contender's figures in a comparison: best ops/s over the rounds, CPU µs per op in its best round. */
+interface Figure {
+  ops: number;
+  cpu: number;
+}
 
 const results: Record<string, unknown> = {};
 const lines: string[] = [];
 const targets: Array<{ target: string; value: string; met: boolean }> = [];
+const charts: Record<string, string> = {};
 const log = (s = '') => {
   console.log(s);
   lines.push(s);
 };
 
-/** Operations per second of `op` with `concurrency` callers for `ms`. */
-async function opsPerSecond(makeOp: (worker: number) => Op, concurrency: number, ms: number): Promise<number> {
+/** Operations per second of `op` with `concurrency` callers for `ms`, and the process CPU (µs) per operation. */
+async function measure(makeOp: (worker: number) => Op, concurrency: number, ms: number): Promise<Figure> {
   let count = 0;
   const deadline = performance.now() + ms;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
       const op = makeOp(w);
@@ -58,17 +84,20 @@ async function opsPerSecond(makeOp: (worker: number) => Op, concurrency: number,
       }
     }),
   );
-  return count / ((performance.now() - start) / 1000);
+  const cpu = process.cpuUsage(cpu0);
+  return { ops: count / ((performance.now() - start) / 1000), cpu: (cpu.user + cpu.system) / Math.max(1, count) };
 }
 
-/** Best ops/s of each contender over alternating rounds. */
-async function compare(contenders: Contender[], concurrency: number, ms: number): Promise<Record<string, number>> {
-  const best: Record<string, number> = {};
+/** Best ops/s of each contender over alternating rounds (A B C … C B A), with CPU per op of that best round. */
+async function compare(contenders: Contender[], concurrency: number, ms: number): Promise<Record<string, Figure>> {
+  const best: Record<string, Figure> = {};
+  if (contenderFilter)
+    contenders = contenders.filter((c) => contenderFilter.some((w) => c.name.toLowerCase().includes(w)));
   const order = [...contenders, ...[...contenders].reverse()];
   for (let r = 0; r < ROUNDS / 2; r++) {
     for (const c of order) {
-      const ops = await opsPerSecond((w) => c.op(`bench:${c.name}:${concurrency}:${w}`), concurrency, ms);
-      best[c.name] = Math.max(best[c.name] ?? 0, ops);
+      const f = await measure((w) => c.op(`bench:${c.name}:${concurrency}:${w}`), concurrency, ms);
+      if (!best[c.name] || f.ops > best[c.name]!.ops) best[c.name] = f;
     }
   }
   return best;
@@ -100,41 +129,61 @@ async function main(): Promise<void> {
   const Original = require('machinepack-redis');
   const origManager = (await Original.createManager({ connectionString: url })).manager;
   const origConn = (await Original.getConnection({ manager: origManager })).connection;
+  // node-redis 6 as installed (its per-command 5 s write timer armed on every command)…
   const nodeRedis = createClient({ url });
   await nodeRedis.connect();
-  const ioredis = new IORedis(url);
+  // …and as a user who reads its docs would tune it: `commandOptions: { timeout: 0 }` turns that timer off
+  // (commands-queue.js arms `AbortSignal.timeout` only `if (timeout)`).
+  const nodeRedisTuned = createClient({ url, commandOptions: { timeout: 0 } });
+  await nodeRedisTuned.connect();
+  const ioredis = new IORedis(url, { enableAutoPipelining: true });
+  const bare = await BareResp.connect(url);
 
   const cacheContenders = (value: unknown): Contender[] => [
     {
-      name: 'node-redis 6 (raw)',
+      name: NR_DEFAULT,
       op: (key) => async () => {
         await nodeRedis.set(key, JSON.stringify(value));
         JSON.parse((await nodeRedis.get(key)) as string);
       },
     },
     {
-      name: 'ioredis (raw)',
+      name: NR_TUNED,
+      op: (key) => async () => {
+        await nodeRedisTuned.set(key, JSON.stringify(value));
+        JSON.parse((await nodeRedisTuned.get(key)) as string);
+      },
+    },
+    {
+      name: IOREDIS,
       op: (key) => async () => {
         await ioredis.set(key, JSON.stringify(value));
         JSON.parse((await ioredis.get(key)) as string);
       },
     },
     {
-      name: 'Pack.promises',
+      name: BARE,
+      op: (key) => async () => {
+        await bare.send(['SET', key, JSON.stringify(value)]);
+        JSON.parse((await bare.send(['GET', key])) as string);
+      },
+    },
+    {
+      name: PROMISES,
       op: (key) => async () => {
         await Pack.promises.cacheValue({ connection: conn, key, value });
         await Pack.promises.getCachedValue({ connection: conn, key });
       },
     },
     {
-      name: 'Pack (runner, await)',
+      name: RUNNER,
       op: (key) => async () => {
         await Pack.cacheValue({ connection: conn2 as Connection, key, value });
         await Pack.getCachedValue({ connection: conn2 as Connection, key });
       },
     },
     {
-      name: 'machinepack-redis 2.0.7',
+      name: ORIGINAL,
       op: (key) => async () => {
         await Original.cacheValue({ connection: origConn, key, value });
         await Original.getCachedValue({ connection: origConn, key });
@@ -147,98 +196,124 @@ async function main(): Promise<void> {
   if (section(1)) {
     log('## 1. Cache round trip (cacheValue + getCachedValue of a small object)');
     log();
-    log('| contender | ops/s, concurrency 1 | × node-redis | ops/s, concurrency 64 | × node-redis |');
-    log('|---|---:|---:|---:|---:|');
-    const c1 = await compare(cacheContenders(small), 1, ROUND_MS);
-    const c64 = await compare(cacheContenders(small), 64, ROUND_MS);
-    const base1 = c1['node-redis 6 (raw)']!;
-    const base64 = c64['node-redis 6 (raw)']!;
-    for (const name of Object.keys(c1))
-      log(
-        `| ${name} | ${fmt(c1[name]!)} | ${(c1[name]! / base1).toFixed(2)} | ${fmt(c64[name]!)} | ${(c64[name]! / base64).toFixed(2)} |`,
-      );
+    log(
+      `Ratios are to **${NR_TUNED}** (node-redis 6.3 with \`commandOptions: { timeout: 0 }\`, its per-command timer off), measured in the same run; "× defaults" is to node-redis 6.3 as installed. CPU is the whole process's user + system time per operation (\`process.cpuUsage\`).`,
+    );
     log();
-    results.cacheSmall = { concurrency1: c1, concurrency64: c64 };
-    const orig1 = c1['machinepack-redis 2.0.7']!;
-    const orig64 = c64['machinepack-redis 2.0.7']!;
-    targets.push(
-      {
-        target: 'Pack.promises ≥ 0.9 × node-redis, concurrency 1',
-        value: (c1['Pack.promises']! / base1).toFixed(2),
-        met: c1['Pack.promises']! >= 0.9 * base1,
-      },
-      {
-        target: 'Pack.promises ≥ 0.9 × node-redis, concurrency 64',
-        value: (c64['Pack.promises']! / base64).toFixed(2),
-        met: c64['Pack.promises']! >= 0.9 * base64,
-      },
-      {
-        target: 'runner ≥ 1.3 × machinepack-redis 2.0.7, concurrency 64',
-        value: (c64['Pack (runner, await)']! / orig64).toFixed(2),
-        met: c64['Pack (runner, await)']! >= 1.3 * orig64,
-      },
-      {
-        target: 'runner not slower than machinepack-redis 2.0.7, concurrency 1',
-        value: (c1['Pack (runner, await)']! / orig1).toFixed(2),
-        met: c1['Pack (runner, await)']! >= orig1,
-      },
-    );
-
-    // The runner without NODE_ENV=production, once, in a child process (the runner reads NODE_ENV when loaded).
-    const dev = spawnSync(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner-dev.ts'), url, String(ROUND_MS)],
-      { env: { ...process.env, NODE_ENV: 'development' }, encoding: 'utf8' },
-    );
-    const devOps = Number(dev.stdout.trim());
-    if (devOps > 0) {
-      log(
-        `Without NODE_ENV=production the runner face does ${fmt(devOps)} round trips/s at concurrency 1 (${(devOps / c1['Pack (runner, await)']!).toFixed(2)} × its production figure): set NODE_ENV=production.`,
-      );
+    log('![Cache round trip, ratio to tuned node-redis](bench/charts/1-cache.svg)');
+    log();
+    const byConc: Record<number, Record<string, Figure>> = {};
+    for (const c of CONCURRENCIES) byConc[c] = await compare(cacheContenders(small), c, ROUND_MS);
+    for (const c of CONCURRENCIES) {
+      const r = byConc[c]!;
+      const tuned = r[NR_TUNED]?.ops ?? NaN;
+      const defaults = r[NR_DEFAULT]?.ops ?? NaN;
+      log(`Concurrency ${c}:`);
       log();
-      results.runnerWithoutProduction = devOps;
+      log('| contender | ops/s | × tuned node-redis | × node-redis defaults | CPU µs/op |');
+      log('|---|---:|---:|---:|---:|');
+      for (const name of Object.keys(r))
+        log(
+          `| ${name} | ${fmt(r[name]!.ops)} | ${(r[name]!.ops / tuned).toFixed(2)} | ${(r[name]!.ops / defaults).toFixed(2)} | ${r[name]!.cpu.toFixed(1)} |`,
+        );
+      log();
+    }
+    charts['1-cache'] = barChart({
+      title: 'Cache round trip (SET + GET of a small object): ratio to tuned node-redis',
+      subtitle: 'ops/s ÷ node-redis 6.3 with commandOptions.timeout 0, same run; dashed line = 1.0',
+      groups: CONCURRENCIES.map((c) => ({
+        label: `concurrency ${c}`,
+        bars: Object.keys(byConc[c]!).map((n) => ({
+          name: n,
+          value: byConc[c]![n]!.ops / (byConc[c]![NR_TUNED]?.ops ?? NaN),
+        })),
+      })),
+      reference: 1,
+      highlight: [PROMISES],
+    });
+    results.cacheSmall = byConc;
+    if (!contenderFilter) {
+      for (const c of CONCURRENCIES) {
+        const r = byConc[c]!;
+        const ratio = r[PROMISES]!.ops / r[NR_TUNED]!.ops;
+        targets.push({
+          target: `Pack.promises ≥ 1.0 × tuned node-redis, concurrency ${c}`,
+          value: ratio.toFixed(2),
+          met: ratio >= 1,
+        });
+      }
+      const top = byConc[CONCURRENCIES[CONCURRENCIES.length - 1]!]!;
+      targets.push(
+        {
+          target: `Pack.promises ≥ 0.8 × the bare-socket limit, concurrency ${CONCURRENCIES[CONCURRENCIES.length - 1]}`,
+          value: (top[PROMISES]!.ops / top[BARE]!.ops).toFixed(2),
+          met: top[PROMISES]!.ops >= 0.8 * top[BARE]!.ops,
+        },
+        {
+          target: 'runner ≥ 3 × machinepack-redis 2.0.7, concurrency 64',
+          value: (byConc[64]![RUNNER]!.ops / byConc[64]![ORIGINAL]!.ops).toFixed(2),
+          met: byConc[64]![RUNNER]!.ops >= 3 * byConc[64]![ORIGINAL]!.ops,
+        },
+      );
+
+      // The runner without NODE_ENV=production, once, in a child process (the runner reads NODE_ENV when loaded).
+      const dev = spawnSync(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'runner-dev.ts'), url, String(ROUND_MS)],
+        { env: { ...process.env, NODE_ENV: 'development' }, encoding: 'utf8' },
+      );
+      const devOps = Number(dev.stdout.trim());
+      if (devOps > 0) {
+        log(
+          `Without NODE_ENV=production the runner face does ${fmt(devOps)} round trips/s at concurrency 1 (${(devOps / byConc[1]![RUNNER]!.ops).toFixed(2)} × its production figure): set NODE_ENV=production.`,
+        );
+        log();
+        results.runnerWithoutProduction = devOps;
+      }
     }
   }
 
   // 2. Value sizes.
   if (section(2)) {
-    log('## 2. Cache round trip by value size (ops/s; ratio to node-redis in brackets)');
+    log('## 2. Cache round trip by value size (ops/s; ratio to tuned node-redis in brackets)');
+    log();
+    log('![Cache round trip by value size, ratio to tuned node-redis](bench/charts/2-sizes.svg)');
     log();
     const sizes: Array<[string, unknown, number[]]> = [
       ['100 B', { s: 'x'.repeat(90) }, [1, 64]],
       ['10 KB', { s: 'x'.repeat(10 * 1024) }, [1, 64]],
       ['1 MB', { s: 'x'.repeat(1024 * 1024) }, [1, 8]],
     ];
-    log(
-      '| size | concurrency | ' +
-        cacheContenders(0)
-          .map((c) => c.name)
-          .join(' | ') +
-        ' |',
-    );
-    log(
-      '|---|---:|' +
-        cacheContenders(0)
-          .map(() => '---:')
-          .join('|') +
-        '|',
-    );
+    const names = cacheContenders(0).map((c) => c.name);
+    log('| size | concurrency | ' + names.join(' | ') + ' |');
+    log('|---|---:|' + names.map(() => '---:').join('|') + '|');
     results.sizes = {};
+    const groups: ChartGroup[] = [];
     for (const [label, value, concs] of sizes) {
       for (const conc of concs) {
         const r = await compare(cacheContenders(value), conc, ROUND_MS);
-        const b = r['node-redis 6 (raw)']!;
+        const b = r[NR_TUNED]!.ops;
         (results.sizes as Record<string, unknown>)[`${label} c${conc}`] = r;
         log(
           `| ${label} | ${conc} | ` +
             Object.keys(r)
-              .map((n) => `${fmt(r[n]!)} (${(r[n]! / b).toFixed(2)})`)
+              .map((n) => `${fmt(r[n]!.ops)} (${(r[n]!.ops / b).toFixed(2)})`)
               .join(' | ') +
             ' |',
         );
+        groups.push({
+          label: `${label}, concurrency ${conc}`,
+          bars: Object.keys(r).map((n) => ({ name: n, value: r[n]!.ops / b })),
+        });
       }
     }
     log();
+    charts['2-sizes'] = barChart({
+      title: 'Cache round trip by value size: ratio to tuned node-redis',
+      groups,
+      reference: 1,
+      highlight: [PROMISES],
+    });
     await nodeRedis.flushAll();
   }
 
@@ -334,7 +409,15 @@ async function main(): Promise<void> {
     log();
     log('| where | concurrency 1 | concurrency 64 |');
     log('|---|---:|---:|');
-    for (const n of Object.keys(k1)) log(`| ${n} | ${fmt(k1[n]!)} | ${fmt(k64[n]!)} |`);
+    for (const n of Object.keys(k1)) log(`| ${n} | ${fmt(k1[n]!.ops)} | ${fmt(k64[n]!.ops)} |`);
+    charts['6-cluster'] = barChart({
+      title: 'Cache round trip through Pack.promises: single server and 3-master cluster (ops/s)',
+      groups: [
+        { label: 'concurrency 1', bars: Object.keys(k1).map((n) => ({ name: n, value: k1[n]!.ops })) },
+        { label: 'concurrency 64', bars: Object.keys(k64).map((n) => ({ name: n, value: k64[n]!.ops })) },
+      ],
+      digits: 0,
+    });
     log();
     const cfan = await fanout(c.seedUrl, FANOUT_SECONDS, { cluster: true });
     log(
@@ -360,10 +443,17 @@ async function main(): Promise<void> {
   await Pack.promises.destroyManager({ manager });
   await new Promise((r) => Original.destroyManager({ manager: origManager }).exec(r));
   nodeRedis.destroy();
+  nodeRedisTuned.destroy();
   ioredis.disconnect();
+  bare.close();
   await server.stop();
 
   const out = path.resolve(__dirname, '..');
+  const chartDir = path.join(__dirname, 'charts');
+  mkdirSync(chartDir, { recursive: true });
+  const writeCharts = !quick && !only ? true : process.argv.includes('--charts');
+  if (writeCharts)
+    for (const [name, svg] of Object.entries(charts)) writeFileSync(path.join(chartDir, `${name}.svg`), svg);
   if (!quick && !only) {
     writeFileSync(path.join(out, 'BENCHMARKS.md'), lines.join('\n') + '\n' + NOTES);
     writeFileSync(

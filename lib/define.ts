@@ -219,11 +219,19 @@ export function defineMachine<I extends InputDefs, E extends ExitDefs, Sync exte
     return inputs;
   }
 
-  const call = (async (argins: unknown) => settle(await fn(prepare(argins), builders, PROMISES_CONTEXT))) as Machine<
-    I,
-    E,
-    Sync
-  >['call'];
+  // No async wrapper: an async function here would allocate its own promise and add an `await` hop on every call,
+  // on top of the machine's. `fn`'s promise is continued once with `settle`; a synchronous throw (bad inputs, or
+  // `fn` throwing before its first await) becomes a rejection, as it would inside an async function.
+  const call = ((argins: unknown) => {
+    let result: Outcome | Promise<Outcome>;
+    try {
+      result = fn(prepare(argins), builders, PROMISES_CONTEXT);
+      if (!(result instanceof Promise)) return Promise.resolve(settle(result));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return result.then(settle);
+  }) as Machine<I, E, Sync>['call'];
 
   function runnerDef(): Record<string, unknown> {
     const { fn: _fn, inputs, exits, ...meta } = def;

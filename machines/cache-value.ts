@@ -1,7 +1,25 @@
-import { badConnectionReport, bounded, connectionProblem, isConnectionError, liveConnection } from '../lib/connection';
-import { defineMachine, exit, optional, required, requiredAllowingEmpty } from '../lib/define';
+import {
+  badConnectionReport,
+  boundedThen,
+  connectionProblem,
+  isConnectionError,
+  liveConnection,
+  sendPlain,
+} from '../lib/connection';
+import { defineMachine, exit, type OutcomeOf, optional, required, requiredAllowingEmpty } from '../lib/define';
 import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
 import { encodeValue, toKey, toTtl } from '../lib/values';
+
+const exitDefs = {
+  success: exit({
+    description: 'The value was stored.',
+    outputFriendlyName: 'Report',
+    outputDescription: 'Nothing of interest.',
+    outputExample: { meta: '===' },
+  }),
+  badConnection: badConnectionExit,
+};
+type Result = OutcomeOf<typeof exitDefs>;
 
 export default defineMachine('cache-value', {
   friendlyName: 'Cache value',
@@ -32,27 +50,26 @@ export default defineMachine('cache-value', {
     }),
     meta: metaInput,
   },
-  exits: {
-    success: exit({
-      description: 'The value was stored.',
-      outputFriendlyName: 'Report',
-      outputDescription: 'Nothing of interest.',
-      outputExample: { meta: '===' },
-    }),
-    badConnection: badConnectionExit,
-  },
-  fn: async (inputs, exits) => {
+  exits: exitDefs,
+
+  // Not an async function: the call path holds one promise of ours (the reply's reaction), see lib/define.ts.
+  fn: (inputs, exits): Promise<Result> => {
     const client = liveConnection(inputs.connection);
-    if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
+    if (!client)
+      return Promise.resolve(exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!)));
     const key = toKey(inputs.key);
     const ttl = toTtl(inputs.ttl);
     const text = encodeValue(inputs.value, key);
-    try {
-      await bounded(client, ttl === undefined ? client.set(key, text) : client.set(key, text, { EX: ttl }));
-    } catch (err) {
-      if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
-      throw err;
-    }
-    return exits.success();
+    return boundedThen(
+      client,
+      ttl === undefined
+        ? sendPlain(client, ['SET', key, text], () => client.set(key, text))
+        : sendPlain(client, ['SET', key, text, 'EX', String(ttl)], () => client.set(key, text, { EX: ttl })),
+      (): Result => exits.success(),
+      (err): Result => {
+        if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
+        throw err;
+      },
+    );
   },
 });

@@ -13,9 +13,12 @@ export { destroyManager, openConnection } from './open';
 export {
   badConnectionReport,
   bounded,
+  boundedThen,
   connectionKind,
   connectionProblem,
   liveConnection,
+  managerOf,
   releaseConnection,
+  sendPlain,
 } from './registry';
 export { NoReplyError } from './reply-watch';

@@ -35,6 +35,35 @@ export function bounded<T>(client: RedisClient, p: Promise<T>): Promise<T> {
   return state ? state.watch.track(p) : p;
 }
 
+/**
+ * `bounded(client, p).then(onValue, onError)` in one reaction: what the hot machines (getCachedValue,
+ * cacheValue) use, so a call holds one promise of ours per command instead of two.
+ */
+export function boundedThen<T, R>(
+  client: RedisClient,
+  p: Promise<T>,
+  onValue: (v: T) => R | PromiseLike<R>,
+  onError: (e: unknown) => R | PromiseLike<R>,
+): Promise<R> {
+  const state = states.get(client);
+  return state ? state.watch.then(p, onValue, onError) : p.then(onValue, onError);
+}
+
+/**
+ * For the hot machines: send `args` as one plain command. On a single server this is node-redis's `sendCommand`
+ * (no command builder, no argument parser, no async wrapper: the largest share of a GET in node-redis's own
+ * profile); a Cluster or Sentinel client routes by key, so it gets `viaBuilder()` (its typed command method).
+ */
+export function sendPlain<T>(client: RedisClient, args: string[], viaBuilder: () => Promise<T>): Promise<T> {
+  return states.get(client)?.kind === 'single' ? (client.sendCommand(args) as Promise<T>) : viaBuilder();
+}
+
+/** The manager a live connection belongs to (undefined: not ours, or released). */
+export function managerOf(value: unknown): Manager | undefined {
+  const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
+  return state && !state.released ? state.manager : undefined;
+}
+
 /** Why `value` cannot be used as a connection, or undefined when it can. */
 export function connectionProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return 'The connection must be a connection from getConnection().';

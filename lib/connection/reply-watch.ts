@@ -54,6 +54,32 @@ export class ReplyWatch {
     });
   }
 
+  /**
+   * `p.then(onValue, onError)` under the bound. On a single server this is the only reaction added to `p` (the
+   * count is kept inside it), where `track(p)` followed by `await` costs a second promise per command.
+   */
+  then<T, R>(
+    p: Promise<T>,
+    onValue: (v: T) => R | PromiseLike<R>,
+    onError: (e: unknown) => R | PromiseLike<R>,
+  ): Promise<R> {
+    if (this.#waiting) return this.track(p).then(onValue, onError);
+    this.#pending++;
+    if (!this.#timer) this.#start();
+    return p.then(
+      (v) => {
+        this.#pending--;
+        this.#progress++;
+        return onValue(v);
+      },
+      (err: unknown) => {
+        this.#pending--;
+        this.#progress++;
+        return onError(err);
+      },
+    );
+  }
+
   #start(): void {
     const tick = Math.max(10, Math.min(500, this.timeoutMs / 4));
     this.#seen = this.#progress;

@@ -1,0 +1,84 @@
+/**
+ * Profile one contender of the cache round trip: `node --cpu-prof -r ts-node/register/transpile-only
+ * bench/profile.ts <promises|tuned|bare|runner|near> <concurrency> <seconds> [out.cpuprofile]`, then
+ * `node -r ts-node/register/transpile-only bench/top.ts <file>` for the top functions' shares (self time). With an output file the V8 profiler (the one
+ * `--cpu-prof` drives) is started through the inspector just before the measured loop and stopped after it, so the
+ * shares are those of the steady state, not of ts-node compiling at start-up.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
+import { createClient } from 'redis';
+import Pack from '../index';
+import { RedisServer } from '../test/helpers/redis-server';
+import { BareResp } from './bare-resp';
+
+async function main(): Promise<void> {
+  const [who = 'promises', concArg = '512', secArg = '5', out] = process.argv.slice(2);
+  const concurrency = Number(concArg);
+  const server = await RedisServer.start();
+  const url = server.url;
+  const value = { id: 42, name: 'Ada Lovelace', tags: ['math', 'engines'], active: true };
+  const { manager } = await Pack.promises.createManager({
+    connectionString: url,
+    meta: who === 'near' ? { nearCache: true } : {},
+  });
+  const { connection } = await Pack.promises.getConnection({ manager });
+  const tuned = createClient({ url, commandOptions: { timeout: 0 } });
+  await tuned.connect();
+  const bare = await BareResp.connect(url);
+  const ops: Record<string, (key: string) => Promise<unknown>> = {
+    promises: async (key) => {
+      await Pack.promises.cacheValue({ connection, key, value });
+      await Pack.promises.getCachedValue({ connection, key });
+    },
+    runner: async (key) => {
+      await Pack.cacheValue({ connection, key, value });
+      await Pack.getCachedValue({ connection, key });
+    },
+    tuned: async (key) => {
+      await tuned.set(key, JSON.stringify(value));
+      JSON.parse((await tuned.get(key)) as string);
+    },
+    bare: async (key) => {
+      await bare.send(['SET', key, JSON.stringify(value)]);
+      JSON.parse((await bare.send(['GET', key])) as string);
+    },
+  };
+  const op = ops[who]!;
+  for (let i = 0; i < 2000; i++) await op('warm');
+  const session = new Session();
+  if (out) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  let n = 0;
+  const deadline = performance.now() + Number(secArg) * 1000;
+  const start = performance.now();
+  const cpu0 = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      const key = `p:${w}`;
+      while (performance.now() < deadline) {
+        await op(key);
+        n++;
+      }
+    }),
+  );
+  const cpu = process.cpuUsage(cpu0);
+  if (out) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(out, JSON.stringify(profile));
+    session.disconnect();
+  }
+  const secs = (performance.now() - start) / 1000;
+  console.log(
+    `${who} C=${concurrency}: ${Math.round(n / secs)} ops/s, ${((cpu.user + cpu.system) / n).toFixed(1)} µs CPU/op`,
+  );
+  await Pack.promises.destroyManager({ manager });
+  tuned.destroy();
+  bare.close();
+  await server.stop();
+}
+void main();
