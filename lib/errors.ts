@@ -64,6 +64,8 @@ export const ErrorCodes = {
   NOT_SYNCHRONOUS: 'E_NOT_SYNCHRONOUS',
   /** A stored value could not be decoded (not written by cacheValue). */
   BAD_STORED_VALUE: 'E_BAD_STORED_VALUE',
+  /** `meta.nearCache` is not `true`, `false` or `{ maxEntries }`, or was asked of a Cluster or Sentinel manager. */
+  INVALID_NEAR_CACHE: 'E_INVALID_NEAR_CACHE',
 
   // The facade (createClient → database → collection)
   /** The facade's client has quit (`quit()`), or quit before a subscription was loaded. */

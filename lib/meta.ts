@@ -35,7 +35,7 @@ const V6_KEYS = new Set([
 ]);
 
 /** Options of this pack, read elsewhere (not client options). */
-const OWN_KEYS = new Set(['legacyMode', 'cluster', 'sentinel', 'commandTimeout']);
+const OWN_KEYS = new Set(['legacyMode', 'cluster', 'sentinel', 'commandTimeout', 'nearCache']);
 
 /**
  * Keys Sails, its hooks and its adapters pass in `meta` routinely, meaningless to a Redis client: dropped quietly.

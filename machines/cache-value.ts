@@ -8,6 +8,7 @@ import {
 } from '../lib/connection';
 import { defineMachine, exit, type OutcomeOf, optional, required, requiredAllowingEmpty } from '../lib/define';
 import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
+import { nearCacheFor } from '../lib/near-cache';
 import { encodeValue, toKey, toTtl } from '../lib/values';
 
 const exitDefs = {
@@ -60,13 +61,21 @@ export default defineMachine('cache-value', {
     const key = toKey(inputs.key);
     const ttl = toTtl(inputs.ttl);
     const text = encodeValue(inputs.value, key);
+    // meta.nearCache: drop the key here before the write and again once it is acknowledged, so this process
+    // reads its own write even before Redis's invalidation comes back (and no read in flight stores the old value).
+    const near = nearCacheFor(client);
+    near?.invalidate(key);
     return boundedThen(
       client,
       ttl === undefined
         ? sendPlain(client, ['SET', key, text], () => client.set(key, text))
         : sendPlain(client, ['SET', key, text, 'EX', String(ttl)], () => client.set(key, text, { EX: ttl })),
-      (): Result => exits.success(),
+      (): Result => {
+        near?.invalidate(key);
+        return exits.success();
+      },
       (err): Result => {
+        near?.invalidate(key);
         if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
         throw err;
       },

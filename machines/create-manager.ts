@@ -1,6 +1,7 @@
 import { Manager, type FailureHandler } from '../lib/connection';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
-import { invalidInput } from '../lib/errors';
+import { coded, ErrorCodes, invalidInput } from '../lib/errors';
+import { nearCacheOptions } from '../lib/near-cache';
 import { connectionStringProblem, isDictionary } from '../lib/options';
 import { failedExit, type ErrorReport } from '../lib/shared';
 import { watchForKeepAlive } from '../lib/keepalive-hint';
@@ -64,6 +65,7 @@ export default defineMachine('create-manager', {
     let options: Record<string, unknown>;
     try {
       options = translateMeta(inputs.meta);
+      nearCacheOptions(inputs.meta);
     } catch (err) {
       return exits.failed({ error: err as Error });
     }
@@ -75,6 +77,12 @@ export default defineMachine('create-manager', {
         meta: inputs.meta,
         onUnexpectedFailure: inputs.onUnexpectedFailure,
       });
+      if (manager.topology.kind !== 'single' && nearCacheOptions(inputs.meta)) {
+        throw coded(
+          ErrorCodes.INVALID_NEAR_CACHE,
+          `\`meta.nearCache\` works with a single server only, not with meta.${manager.topology.kind}.`,
+        );
+      }
     } catch (err) {
       return exits.failed({ error: err as Error });
     }

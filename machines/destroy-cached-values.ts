@@ -3,6 +3,7 @@ import { defineMachine, exit, required } from '../lib/define';
 import { coded, ErrorCodes, invalidInput } from '../lib/errors';
 import { describeValue } from '../lib/options';
 import { redactError } from '../lib/secrets';
+import { nearCacheFor } from '../lib/near-cache';
 import { badConnectionExit, connectionInput, failedExit, metaInput } from '../lib/shared';
 import { toKey } from '../lib/values';
 
@@ -55,11 +56,15 @@ export default defineMachine('destroy-cached-values', {
     }
     if (keys.size === 0) return exits.success();
     const all = [...keys];
+    // meta.nearCache: drop the keys here before the deletion and again once it is acknowledged (see cacheValue).
+    const near = nearCacheFor(client);
+    if (near) for (const k of all) near.invalidate(k);
     try {
       const batches: Promise<unknown>[] = [];
       for (let i = 0; i < all.length; i += BATCH) batches.push(bounded(client, client.del(all.slice(i, i + BATCH))));
       await Promise.all(batches);
     } catch (err) {
+      if (near) for (const k of all) near.invalidate(k);
       if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
       return exits.failed({
         error: coded(ErrorCodes.DEL_FAILED, `Redis refused to delete the keys: ${(err as Error).message}`, {
@@ -67,6 +72,7 @@ export default defineMachine('destroy-cached-values', {
         }),
       });
     }
+    if (near) for (const k of all) near.invalidate(k);
     return exits.success();
   },
 });

@@ -1,6 +1,7 @@
 import { destroyManager, isManager, type Manager } from '../lib/connection';
 import { defineMachine, exit, required } from '../lib/define';
 import { coded, ErrorCodes } from '../lib/errors';
+import { closeNearCache } from '../lib/near-cache';
 import { failedExit, metaInput } from '../lib/shared';
 
 export default defineMachine('destroy-manager', {
@@ -33,6 +34,7 @@ export default defineMachine('destroy-manager', {
       });
     }
     destroyManager(inputs.manager);
+    closeNearCache(inputs.manager);
     return exits.success();
   },
 });

@@ -8,6 +8,7 @@ import {
 } from '../lib/connection';
 import { defineMachine, exit, type OutcomeOf, required } from '../lib/define';
 import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
+import { MISS, nearCacheFor } from '../lib/near-cache';
 import { decodeValue, toKey } from '../lib/values';
 
 const exitDefs = {
@@ -50,14 +51,25 @@ export default defineMachine('get-cached-value', {
     if (!client)
       return Promise.resolve(exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!)));
     const key = toKey(inputs.key);
-    return boundedThen(
-      client,
-      sendPlain<string | null>(client, ['GET', key], () => client.get(key) as Promise<string | null>),
-      (text): Result => (text === null ? exits.notFound() : exits.success({ value: decodeValue(text, key) })),
-      (err): Result => {
-        if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
-        throw err;
-      },
-    );
+    const read = (): Promise<Result> =>
+      boundedThen(
+        client,
+        sendPlain<string | null>(client, ['GET', key], () => client.get(key) as Promise<string | null>),
+        (text): Result => (text === null ? exits.notFound() : exits.success({ value: decodeValue(text, key) })),
+        (err): Result => {
+          if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
+          throw err;
+        },
+      );
+    const near = nearCacheFor(client);
+    if (near === undefined) return read();
+    // meta.nearCache: a copy of the value held here, else a read on the near-cache's tracking connection (which
+    // stores it); if that connection fails, the read goes through this connection as without a near-cache.
+    const hit = near.get(key);
+    if (hit !== MISS) return Promise.resolve(exits.success({ value: hit }));
+    if (!near.usable) return read();
+    return near
+      .load(key, (text) => decodeValue(text, key))
+      .then((r): Result => (r.text === null ? exits.notFound() : exits.success({ value: r.value })), read);
   },
 });

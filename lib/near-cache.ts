@@ -1,0 +1,389 @@
+/**
+ * The near-cache (`meta.nearCache` on createManager): decoded values of getCachedValue kept in this process,
+ * invalidated by Redis itself.
+ *
+ * How it stays correct:
+ * - One connection per manager, of our own, speaks RESP3 with `CLIENT TRACKING ON` (sent by node-redis in the
+ *   handshake of every connect and reconnect, `emitInvalidate`). Every miss is read on THAT connection, so Redis
+ *   remembers the key for it and pushes an `invalidate` on it when anyone changes, deletes, expires or evicts the
+ *   key (or flushes the database: a null invalidation, which empties the cache).
+ * - Invalidations arrive on the same socket as the replies, in the server's order. A reply that was read BEFORE a
+ *   write is followed by that write's invalidation; node-redis resolves the reply's promise (our code runs a
+ *   microtask later) and then handles the push synchronously. So every read in flight carries a token, an
+ *   invalidation of its key (or a flush, or a lost connection) marks the token stale, and a stale read is handed
+ *   to its caller but never stored: a value read before an invalidation is never cached after it.
+ * - Writes made through this manager's machines (cacheValue, destroyCachedValues) drop the key here before the
+ *   command is sent and again when it is acknowledged (marking reads in flight stale), so a process reads its own
+ *   acknowledged writes even before Redis's invalidation has come back.
+ * - Losing the tracking connection (socket closed, CLIENT KILL, server killed or restarted, no answer to our
+ *   heartbeat within `meta.commandTimeout`) empties the cache and bypasses it until node-redis has reconnected and
+ *   tracking is on again: invalidations sent while it was down are lost, so nothing read before can be trusted.
+ * - A key's expiry is read with the value (PTTL, same round trip): the entry is dropped locally at the latest
+ *   when the key expires in Redis, whatever the delay of Redis's own expiry invalidation.
+ * - Entries hold the decoded value; every hit hands out a deep copy (JSON values only), so a caller mutating what
+ *   it got cannot change what the next caller gets. LRU bounded by `maxEntries`.
+ */
+import { performance } from 'node:perf_hooks';
+import { createClient } from 'redis';
+import type { RedisClient } from './connection/client';
+import type { Manager } from './connection/manager';
+import { managerOf } from './connection/registry';
+import { coded, ErrorCodes } from './errors';
+import { redact } from './secrets';
+import { describeValue, isDictionary } from './options';
+
+/** @default 10000: the number of values a near-cache holds when `meta.nearCache` is `true`. */
+export const DEFAULT_NEAR_CACHE_ENTRIES = 10000;
+
+/** What `meta.nearCache` accepts. */
+export type NearCacheOption = boolean | { maxEntries?: number };
+
+/** The options of a near-cache, from `meta.nearCache` (undefined: off). Throws an Error naming the option. */
+export function nearCacheOptions(meta: Record<string, unknown> | undefined): { maxEntries: number } | undefined {
+  const v = meta?.nearCache;
+  if (v === undefined || v === false || v === null) return undefined;
+  if (v === true) return { maxEntries: DEFAULT_NEAR_CACHE_ENTRIES };
+  if (isDictionary(v)) {
+    for (const k of Object.keys(v)) {
+      if (k !== 'maxEntries')
+        throw coded(
+          ErrorCodes.INVALID_NEAR_CACHE,
+          `\`meta.nearCache\` has an unknown option "${k}" (known: maxEntries).`,
+        );
+    }
+    const m = v.maxEntries;
+    if (m === undefined) return { maxEntries: DEFAULT_NEAR_CACHE_ENTRIES };
+    if (typeof m === 'number' && Number.isInteger(m) && m > 0) return { maxEntries: m };
+    throw coded(
+      ErrorCodes.INVALID_NEAR_CACHE,
+      `\`meta.nearCache.maxEntries\` must be a positive whole number (got ${describeValue(m)}).`,
+    );
+  }
+  throw coded(
+    ErrorCodes.INVALID_NEAR_CACHE,
+    `\`meta.nearCache\` must be true, false or { maxEntries } (got ${describeValue(v)}).`,
+  );
+}
+
+/** A read in flight on the tracking connection: stale once its key was invalidated (or everything flushed). */
+interface Token {
+  stale: boolean;
+}
+
+interface Entry {
+  value: unknown;
+  /** performance.now() deadline, Infinity when the key has no expiry. */
+  expiresAt: number;
+}
+
+/** A deep copy of a JSON value (what getCachedValue decodes): primitives as they are, arrays and plain objects. */
+export function copyJson(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = copyJson(v[i]);
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k in v as Record<string, unknown>) {
+    const c = copyJson((v as Record<string, unknown>)[k]);
+    // JSON.parse makes "__proto__" an own property; an assignment would set the copy's prototype instead.
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: c, enumerable: true, writable: true, configurable: true });
+    else out[k] = c;
+  }
+  return out;
+}
+
+/**
+ * The store and its bookkeeping, without the connection: what the race rules are about, testable on its own.
+ */
+export class NearStore {
+  readonly #entries = new Map<string, Entry>();
+  /** Reads in flight, by key. */
+  readonly #inflight = new Map<string, Token[]>();
+  hits = 0;
+  misses = 0;
+  flushes = 0;
+
+  constructor(readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** A copy of the value held for `key`, or `MISS`. */
+  get(key: string, now = performance.now()): unknown {
+    const e = this.#entries.get(key);
+    if (e === undefined) {
+      this.misses++;
+      return MISS;
+    }
+    if (now >= e.expiresAt) {
+      this.#entries.delete(key);
+      this.misses++;
+      return MISS;
+    }
+    // Most recently used last: delete + set moves it (Map keeps insertion order).
+    this.#entries.delete(key);
+    this.#entries.set(key, e);
+    this.hits++;
+    return copyJson(e.value);
+  }
+
+  /** A read of `key` is about to be sent. */
+  begin(key: string): Token {
+    const t: Token = { stale: false };
+    const list = this.#inflight.get(key);
+    if (list) list.push(t);
+    else this.#inflight.set(key, [t]);
+    return t;
+  }
+
+  /**
+   * The read of `token` answered `value` (decoded), with `ttlMs` left (undefined: no expiry) as of `sentAt`.
+   * Stored only if nothing invalidated the key since the read began.
+   */
+  complete(key: string, token: Token, value: unknown, ttlMs: number | undefined, sentAt: number): void {
+    this.#forget(key, token);
+    if (token.stale) return;
+    const expiresAt = ttlMs === undefined ? Infinity : sentAt + ttlMs;
+    this.#entries.delete(key);
+    this.#entries.set(key, { value: copyJson(value), expiresAt });
+    if (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  /** The read of `token` failed or answered nothing to keep. */
+  abandon(key: string, token: Token): void {
+    this.#forget(key, token);
+  }
+
+  #forget(key: string, token: Token): void {
+    const list = this.#inflight.get(key);
+    if (!list) return;
+    const i = list.indexOf(token);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.#inflight.delete(key);
+  }
+
+  /** `key` changed (or may have): drop it, and keep reads in flight from storing what they read. */
+  invalidate(key: string): void {
+    this.#entries.delete(key);
+    const list = this.#inflight.get(key);
+    if (list) for (const t of list) t.stale = true;
+  }
+
+  /** Everything may have changed. */
+  flush(): void {
+    this.#entries.clear();
+    for (const list of this.#inflight.values()) for (const t of list) t.stale = true;
+    this.flushes++;
+  }
+
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+}
+
+/** What `NearStore.get` returns when it holds nothing for a key. */
+export const MISS: unique symbol = Symbol('near-cache miss');
+
+const HEARTBEAT_MS = 1000;
+
+/** A manager's near-cache: the store, plus the tracking connection that keeps it right. */
+export class NearCache {
+  readonly store: NearStore;
+  #client: RedisClient | undefined;
+  /** True while tracking is on and nothing was lost since: only then are values stored and served. */
+  #usable = false;
+  #closed = false;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #pingSentAt = 0;
+  #pingPending = false;
+  /** Settles once the tracking connection is first ready (or failed); for tests and `sync()`. */
+  #readyWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly manager: Manager,
+    maxEntries: number,
+  ) {
+    this.store = new NearStore(maxEntries);
+  }
+
+  /** Values are served and stored only while tracking is known to be on. */
+  get usable(): boolean {
+    return this.#usable;
+  }
+
+  /** Start the tracking connection (once; in the background). */
+  start(): void {
+    if (this.#client || this.#closed) return;
+    const base = this.manager.clientOptions(false) as Record<string, unknown>;
+    const socket = { ...((base.socket as Record<string, unknown> | undefined) ?? {}) };
+    socket.reconnectStrategy = (retries: number) => Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
+    const options: Record<string, unknown> = {
+      ...base,
+      socket,
+      RESP: 3,
+      emitInvalidate: true,
+      disableOfflineQueue: true,
+      commandOptions: { timeout: 0 },
+    };
+    delete options.clientSideCache;
+    let client: RedisClient;
+    try {
+      client = createClient(options) as unknown as RedisClient;
+    } catch (err) {
+      this.#closed = true;
+      process.emitWarning(`machinepack-redis-ts: near-cache disabled: ${redact((err as Error).message)}`);
+      return;
+    }
+    this.#client = client;
+    const lost = () => this.#lost();
+    client.on('error', lost).on('reconnecting', lost).on('end', lost);
+    client.on('ready', () => {
+      // The handshake that just finished turned tracking on (emitInvalidate). Nothing read before counts.
+      this.store.flush();
+      this.#pingPending = false;
+      this.#usable = !this.#closed;
+      for (const w of this.#readyWaiters.splice(0)) w();
+    });
+    client.on('invalidate', (key: unknown) => {
+      if (key === null || key === undefined) this.store.flush();
+      else this.store.invalidate(typeof key === 'string' ? key : String(key));
+    });
+    client.connect().catch(() => undefined);
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  /** The tracking connection is (or may be) gone: invalidations may be lost from here on. */
+  #lost(): void {
+    if (this.#usable || this.store.size > 0) this.store.flush();
+    this.#usable = false;
+  }
+
+  /**
+   * A server that stops answering (or a network that silently drops) sends no FIN: a PING every second, and no
+   * answer within `meta.commandTimeout` counts as a lost connection (flushed, then reconnected).
+   */
+  #beat(): void {
+    const client = this.#client;
+    if (!client || !this.#usable) return;
+    if (this.#pingPending) {
+      if (performance.now() - this.#pingSentAt < this.manager.commandTimeout) return;
+      this.#lost();
+      this.#pingPending = false;
+      void Promise.resolve(client.destroy()).catch(() => undefined);
+      if (!this.#closed) client.connect().catch(() => undefined);
+      return;
+    }
+    this.#pingPending = true;
+    this.#pingSentAt = performance.now();
+    client.sendCommand(['PING']).then(
+      () => (this.#pingPending = false),
+      () => (this.#pingPending = false),
+    );
+  }
+
+  /** A copy of the value for `key`, or MISS (also while the cache is not usable). */
+  get(key: string): unknown {
+    if (!this.#usable) return MISS;
+    return this.store.get(key);
+  }
+
+  /**
+   * Read `key` on the tracking connection (so Redis tracks it for us): resolves with the raw text (null: no such
+   * key) and stores the decoded value unless it went stale meanwhile. Rejects when the tracking connection
+   * fails; the caller then reads through its own connection.
+   */
+  load(key: string, decode: (text: string) => unknown): Promise<{ text: string | null; value?: unknown }> {
+    const client = this.#client!;
+    const token = this.store.begin(key);
+    const sentAt = performance.now();
+    const get = client.sendCommand(['GET', key]) as Promise<string | null>;
+    const pttl = client.sendCommand(['PTTL', key]) as Promise<number>;
+    return Promise.all([get, pttl]).then(
+      ([text, ttl]) => {
+        if (text === null) {
+          this.store.abandon(key, token);
+          return { text };
+        }
+        const value = decode(text);
+        this.store.complete(key, token, value, ttl >= 0 ? ttl : undefined, sentAt);
+        return { text, value };
+      },
+      (err: unknown) => {
+        this.store.abandon(key, token);
+        throw err;
+      },
+    );
+  }
+
+  /** Called around every write this manager's machines make to `key`: before sending and when acknowledged. */
+  invalidate(key: string): void {
+    this.store.invalidate(key);
+  }
+
+  /**
+   * Resolves once every invalidation for writes acknowledged before this call has been delivered (a round trip on
+   * the tracking connection: Redis queued those invalidations on it before acknowledging the writes).
+   */
+  async sync(): Promise<void> {
+    if (!this.#usable) await new Promise<void>((r) => this.#readyWaiters.push(r));
+    await this.#client!.sendCommand(['PING']);
+  }
+
+  /** Close the tracking connection and forget everything (destroyManager). */
+  close(): void {
+    this.#closed = true;
+    this.#usable = false;
+    clearInterval(this.#heartbeat);
+    this.store.flush();
+    for (const w of this.#readyWaiters.splice(0)) w();
+    if (this.#client) void Promise.resolve(this.#client.destroy()).catch(() => undefined);
+  }
+
+  /** The tracking connection's CLIENT ID (for tests that kill it). */
+  async trackingId(): Promise<number> {
+    return (await this.#client!.sendCommand(['CLIENT', 'ID'])) as number;
+  }
+}
+
+const caches = new WeakMap<Manager, NearCache | null>();
+
+/** The near-cache of `manager` (started on first use), or undefined when `meta.nearCache` is off. */
+export function nearCacheOf(manager: Manager): NearCache | undefined {
+  let c = caches.get(manager);
+  if (c === undefined) {
+    const opts = manager.topology.kind === 'single' ? nearCacheOptions(manager.meta) : undefined;
+    c = opts && !manager.destroyed ? new NearCache(manager, opts.maxEntries) : null;
+    caches.set(manager, c);
+    c?.start();
+  }
+  return c ?? undefined;
+}
+
+/** Close `manager`'s near-cache, if it has one (destroyManager). */
+export function closeNearCache(manager: Manager): void {
+  const c = caches.get(manager);
+  if (c) c.close();
+  caches.set(manager, null);
+}
+
+const byClient = new WeakMap<object, NearCache | null>();
+
+/** The near-cache serving reads through `client` (a live connection of ours), or undefined. One lookup per call. */
+export function nearCacheFor(client: RedisClient): NearCache | undefined {
+  let c = byClient.get(client);
+  if (c === undefined) {
+    const manager = managerOf(client);
+    if (!manager) return undefined;
+    c = nearCacheOf(manager) ?? null;
+    byClient.set(client, c);
+  }
+  return c ?? undefined;
+}

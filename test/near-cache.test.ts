@@ -1,0 +1,321 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { createClient } from 'redis';
+import Pack from '../index';
+import type { Connection, Manager } from '../index';
+import { copyJson, MISS, nearCacheOf, NearStore, type NearCache } from '../lib/near-cache';
+import { connect } from './helpers/connect';
+import { RedisServer } from './helpers/redis-server';
+
+type Raw = ReturnType<typeof createClient>;
+
+/** Wait until `cond()` holds (checked every 10 ms); fails the test after 10 s. Not a timed assertion: a bound. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const stop = Date.now() + 10000;
+  while (!cond()) {
+    if (Date.now() > stop) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('near-cache store (no server)', () => {
+  it('a read that began before an invalidation of its key is not stored', () => {
+    const s = new NearStore(10);
+    const t = s.begin('k');
+    s.invalidate('k');
+    s.complete('k', t, 'old', undefined, 0);
+    assert.equal(s.has('k'), false);
+    const t2 = s.begin('k');
+    s.complete('k', t2, 'new', undefined, 0);
+    assert.equal(s.get('k'), 'new');
+  });
+
+  it('a read that began before a flush is not stored; other keys’ invalidations do not matter', () => {
+    const s = new NearStore(10);
+    const a = s.begin('a');
+    const b = s.begin('b');
+    s.invalidate('other');
+    s.complete('b', b, 2, undefined, 0);
+    s.flush();
+    s.complete('a', a, 1, undefined, 0);
+    assert.equal(s.has('a'), false);
+    assert.equal(s.has('b'), false);
+  });
+
+  it('evicts the least recently used entry beyond maxEntries', () => {
+    const s = new NearStore(3);
+    for (const k of ['a', 'b', 'c']) s.complete(k, s.begin(k), k, undefined, 0);
+    assert.equal(s.get('a'), 'a'); // a is now the most recent
+    s.complete('d', s.begin('d'), 'd', undefined, 0);
+    assert.equal(s.size, 3);
+    assert.equal(s.has('b'), false);
+    assert.deepEqual(
+      ['a', 'c', 'd'].map((k) => s.has(k)),
+      [true, true, true],
+    );
+  });
+
+  it('drops an entry at its expiry', () => {
+    const s = new NearStore(3);
+    s.complete('k', s.begin('k'), 'v', 100, 1000);
+    assert.equal(s.get('k', 1099), 'v');
+    assert.equal(s.get('k', 1100), MISS);
+    assert.equal(s.has('k'), false);
+  });
+
+  it('hands out copies: mutating one changes neither the entry nor the next copy', () => {
+    const s = new NearStore(3);
+    const original = { a: [1, { b: 2 }], c: 'x' };
+    s.complete('k', s.begin('k'), original, undefined, 0);
+    original.a.push(99); // the value given to the store is copied too
+    const got = s.get('k') as { a: unknown[]; c: string };
+    got.a.push(3);
+    got.c = 'changed';
+    assert.deepEqual(s.get('k'), { a: [1, { b: 2 }], c: 'x' });
+  });
+
+  it('copies "__proto__" as an own property, as JSON.parse made it', () => {
+    const v = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as Record<string, unknown>;
+    const c = copyJson(v) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(c), Object.prototype);
+    assert.deepEqual(Object.keys(c), ['__proto__', 'a']);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+});
+
+describe('near-cache (meta.nearCache) against a real server', () => {
+  let srv: RedisServer;
+  let url: string;
+  let manager: Manager;
+  let connection: Connection;
+  let near: NearCache;
+  let writer: Raw;
+
+  const get = (key: string) => Pack.promises.getCachedValue({ connection, key });
+
+  before(async () => {
+    srv = await RedisServer.start({ args: ['--enable-debug-command', 'yes'] });
+    url = srv.url;
+    ({ manager, connection } = await connect(url, { nearCache: true }));
+    await get('warm-up').catch(() => undefined); // the first read starts the tracking connection
+    near = nearCacheOf(manager)!;
+    await near.sync();
+    writer = createClient({ url });
+    writer.on('error', () => undefined);
+    await writer.connect();
+  });
+  after(async () => {
+    await Pack.promises.destroyManager({ manager });
+    writer.destroy();
+    await srv.stop();
+  });
+
+  it('serves repeated reads from this process, each caller getting its own copy', async () => {
+    await Pack.promises.cacheValue({ connection, key: 'copy', value: { list: [1, 2], name: 'a' } });
+    const first = (await get('copy')).value as { list: number[]; name: string };
+    const hits = near.store.hits;
+    const second = (await get('copy')).value as { list: number[]; name: string };
+    assert.equal(near.store.hits, hits + 1, 'the second read is a hit');
+    first.list.push(3);
+    second.name = 'mutated';
+    assert.deepEqual((await get('copy')).value, { list: [1, 2], name: 'a' });
+  });
+
+  it('a write on another connection: once acknowledged and its invalidation delivered, no read returns the old value', async () => {
+    for (let i = 0; i < 50; i++) {
+      await get('counter').catch(() => undefined); // cached (from the second round on)
+      await writer.set('counter', JSON.stringify(i));
+      await near.sync();
+      assert.deepEqual(await get('counter'), { value: i });
+    }
+  });
+
+  it('a write by another process is seen once its invalidation is delivered', async () => {
+    await writer.set('xproc', JSON.stringify('before'));
+    await near.sync();
+    assert.deepEqual(await get('xproc'), { value: 'before' });
+    assert.deepEqual(await get('xproc'), { value: 'before' });
+    assert.equal(near.store.has('xproc'), true);
+    const script =
+      "const { createClient } = require('redis');" +
+      '(async () => { const c = createClient({ url: process.argv[1] }); await c.connect();' +
+      ` await c.set('xproc', JSON.stringify('after')); c.destroy(); })().catch((e) => { console.error(e); process.exit(1); });`;
+    const r = spawnSync(process.execPath, ['-e', script, url], {
+      cwd: path.resolve(__dirname, '..'),
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    await near.sync();
+    assert.deepEqual(await get('xproc'), { value: 'after' });
+  });
+
+  it('own writes through the machines (any connection of the manager) are read back at once', async () => {
+    const other = (await Pack.promises.getConnection({ manager })).connection;
+    for (let i = 0; i < 20; i++) {
+      await get('own').catch(() => undefined);
+      await Pack.promises.cacheValue({ connection: other, key: 'own', value: i });
+      assert.deepEqual(await get('own'), { value: i }); // no sync: the write dropped the key locally
+    }
+    await Pack.promises.destroyCachedValues({ connection: other, keys: ['own'] });
+    await assert.rejects(get('own'), { exit: 'notFound' });
+    await Pack.promises.releaseConnection({ connection: other });
+  });
+
+  it('a value read before an invalidation is not cached after it (reply and invalidation in one network read)', async () => {
+    const sleeper = createClient({ url });
+    sleeper.on('error', () => undefined);
+    await sleeper.connect();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const key = `race${i}`;
+        await writer.set(key, JSON.stringify('old'));
+        await near.sync();
+        // While the server sleeps, our read (on the tracking connection) and then another client's write queue
+        // up; it wakes, answers the read, applies the write and pushes the invalidation: both leave in one write.
+        const sleeping = sleeper.sendCommand(['DEBUG', 'SLEEP', '0.3']);
+        await new Promise((r) => setTimeout(r, 50));
+        const read = get(key);
+        await new Promise((r) => setTimeout(r, 50));
+        const write = writer.set(key, JSON.stringify('new'));
+        const got = await read;
+        await write;
+        await sleeping;
+        assert.ok(['old', 'new'].includes(got.value as string));
+        await near.sync();
+        assert.deepEqual(
+          await get(key),
+          { value: 'new' },
+          `round ${i}: the old value was cached after its invalidation`,
+        );
+      }
+    } finally {
+      sleeper.destroy();
+    }
+  });
+
+  it('a flush of the database empties it', async () => {
+    await writer.set('flushed', JSON.stringify(1));
+    await get('flushed');
+    await get('flushed');
+    assert.equal(near.store.has('flushed'), true);
+    await writer.flushDb();
+    await near.sync();
+    assert.equal(near.store.size, 0);
+    await assert.rejects(get('flushed'), { exit: 'notFound' });
+  });
+
+  it('a value written with a ttl is not served once it expired', async () => {
+    await Pack.promises.cacheValue({ connection, key: 'ttl', value: 'short', ttl: 1 });
+    assert.deepEqual(await get('ttl'), { value: 'short' });
+    assert.deepEqual(await get('ttl'), { value: 'short' });
+    await new Promise((r) => setTimeout(r, 1100));
+    await assert.rejects(get('ttl'), { exit: 'notFound' });
+  });
+
+  it('CLIENT KILL of the tracking connection flushes it; a write made meanwhile is read after reconnecting', async () => {
+    await writer.set('killed', JSON.stringify('before'));
+    await get('killed');
+    await get('killed');
+    assert.equal(near.store.has('killed'), true);
+    const flushes = near.store.flushes;
+    const id = await near.trackingId();
+    await writer.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
+    await writer.set('killed', JSON.stringify('after')); // its invalidation has nowhere to go
+    await until(() => near.store.flushes > flushes, 'the cache is flushed when the connection is lost');
+    assert.equal(near.store.has('killed'), false);
+    await near.sync(); // reconnected, tracking on again
+    assert.deepEqual(await get('killed'), { value: 'after' });
+    assert.deepEqual(await get('killed'), { value: 'after' });
+  });
+
+  it('holds at most maxEntries values, least recently used out first', async () => {
+    const small = await connect(url, { nearCache: { maxEntries: 3 } });
+    try {
+      const g = (key: string) => Pack.promises.getCachedValue({ connection: small.connection, key });
+      await g('warm').catch(() => undefined);
+      const n = nearCacheOf(small.manager)!;
+      await n.sync();
+      for (let i = 0; i < 5; i++) await writer.set(`lru${i}`, JSON.stringify(i));
+      for (let i = 0; i < 5; i++) await g(`lru${i}`);
+      assert.equal(n.store.size, 3);
+      assert.deepEqual(
+        [0, 1, 2, 3, 4].map((i) => n.store.has(`lru${i}`)),
+        [false, false, true, true, true],
+      );
+    } finally {
+      await Pack.promises.destroyManager({ manager: small.manager });
+    }
+  });
+});
+
+describe('near-cache: the server killed and restarted', () => {
+  it('flushes when the server dies; after a restart (empty) nothing old is served', async () => {
+    const srv = await RedisServer.start();
+    const { manager, connection } = await connect(srv.url, { nearCache: true });
+    try {
+      const get = (key: string) => Pack.promises.getCachedValue({ connection, key });
+      await Pack.promises.cacheValue({ connection, key: 'k', value: 'v' });
+      await get('k');
+      const near = nearCacheOf(manager)!;
+      await near.sync();
+      await get('k');
+      await get('k');
+      assert.equal(near.store.has('k'), true);
+      await srv.kill();
+      await until(() => !near.usable && near.store.size === 0, 'flushed when the server died');
+      await srv.restart();
+      await near.sync();
+      // The caller's own connection reconnects in the background: until it has, reads exit badConnection.
+      let outcome: unknown;
+      for (let tries = 0; tries < 200; tries++) {
+        try {
+          outcome = await get('k');
+        } catch (err) {
+          if ((err as { exit?: string }).exit === 'badConnection') {
+            await new Promise((r) => setTimeout(r, 50));
+            continue;
+          }
+          outcome = err;
+        }
+        break;
+      }
+      assert.equal((outcome as { exit?: string }).exit, 'notFound');
+    } finally {
+      await Pack.promises.destroyManager({ manager });
+      await srv.stop();
+    }
+  });
+});
+
+describe('meta.nearCache: bad values', () => {
+  for (const [label, value] of [
+    ['a string', 'yes'],
+    ['maxEntries 0', { maxEntries: 0 }],
+    ['maxEntries 1.5', { maxEntries: 1.5 }],
+    ['an unknown option', { size: 10 }],
+  ] as const) {
+    it(`refuses ${label} at createManager, naming meta.nearCache`, async () => {
+      const err = await Pack.promises
+        .createManager({ connectionString: 'redis://127.0.0.1:1', meta: { nearCache: value } })
+        .then(
+          () => assert.fail('accepted'),
+          (e: unknown) => e as { exit: string; raw: { error: Error & { code: string } } },
+        );
+      assert.equal(err.exit, 'failed');
+      assert.equal(err.raw.error.code, 'E_INVALID_NEAR_CACHE');
+      assert.match(err.raw.error.message, /meta\.nearCache/);
+    });
+  }
+
+  it('refuses it with meta.cluster', async () => {
+    await assert.rejects(
+      Pack.promises.createManager({
+        connectionString: 'redis://127.0.0.1:1',
+        meta: { cluster: true, nearCache: true },
+      }),
+      (e: { exit: string; raw: { error: Error & { code: string } } }) =>
+        e.exit === 'failed' && e.raw.error.code === 'E_INVALID_NEAR_CACHE' && /single server/.test(e.raw.error.message),
+    );
+  });
+});
