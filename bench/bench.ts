@@ -319,9 +319,129 @@ async function main(): Promise<void> {
     await nodeRedis.flushAll();
   }
 
-  // 3. Replicated collections fan-out.
+  // 3. Read-heavy cache: 90 % reads of 1,000 hot keys, 10 % writes.
   if (section(3)) {
-    log(`## 3. Replicated collections: fan-out to 10 subscriber clients`);
+    log('## 3. Read-heavy cache: 90 % reads of 1,000 hot keys, 10 % writes (small objects)');
+    log();
+    log(
+      `Each op is one read (90 %) or one write (10 %) of a key drawn from 1,000, each contender with its own connection(s); ratios to **${NR_TUNED}**. node-redis's own client-side cache is \`clientSideCache: {}\` on RESP3 (its default: no TTL, no size bound); \`meta.nearCache\` is this pack's near-cache (README "Near-cache").`,
+    );
+    log();
+    log('![Read-heavy workload, ratio to tuned node-redis](bench/charts/3-read-heavy.svg)');
+    log();
+    const HOT = 1000;
+    const hot = Array.from({ length: HOT }, (_, i) => `hot:${i}`);
+    const csc = createClient({ url, RESP: 3, clientSideCache: {}, commandOptions: { timeout: 0 } });
+    await csc.connect();
+    const nearManager = (
+      await Pack.promises.createManager({ connectionString: url, meta: { nearCache: { maxEntries: 10000 } } })
+    ).manager;
+    const nearConn = (await Pack.promises.getConnection({ manager: nearManager })).connection;
+    for (const p of ['tuned', 'csc', 'promises', 'near'])
+      await Promise.all(hot.map((k) => nodeRedisTuned.set(`${p}:${k}`, JSON.stringify(small))));
+    // Deterministic per worker: the same sequence of keys and writes for every contender.
+    const mix = (seed: number) => {
+      let x = seed * 2654435761 + 1;
+      return () => {
+        x = (x * 1103515245 + 12345) & 0x7fffffff;
+        return x;
+      };
+    };
+    // Each contender has its own 1,000 keys (so one contender's writes do not empty another's cache between
+    // rounds), written once before the first round.
+    const rh = (
+      prefix: string,
+      read: (k: string) => Promise<unknown>,
+      write: (k: string) => Promise<unknown>,
+    ): Contender['op'] => {
+      const keys = hot.map((k) => `${prefix}:${k}`);
+      return (name) => {
+        const next = mix(Number(name.slice(name.lastIndexOf(':') + 1)) + 1);
+        return () => {
+          const r = next();
+          const k = keys[r % HOT]!;
+          return (r >> 10) % 10 === 0 ? write(k) : read(k);
+        };
+      };
+    };
+    const contenders: Contender[] = [
+      {
+        name: NR_TUNED,
+        op: rh(
+          'tuned',
+          async (k) => JSON.parse((await nodeRedisTuned.get(k)) as string),
+          (k) => nodeRedisTuned.set(k, JSON.stringify(small)),
+        ),
+      },
+      {
+        name: 'node-redis 6 clientSideCache (RESP3)',
+        op: rh(
+          'csc',
+          async (k) => JSON.parse((await csc.get(k)) as string),
+          (k) => csc.set(k, JSON.stringify(small)),
+        ),
+      },
+      {
+        name: PROMISES,
+        op: rh(
+          'promises',
+          (k) => Pack.promises.getCachedValue({ connection: conn, key: k }),
+          (k) => Pack.promises.cacheValue({ connection: conn, key: k, value: small }),
+        ),
+      },
+      {
+        name: 'Pack.promises + meta.nearCache',
+        op: rh(
+          'near',
+          (k) => Pack.promises.getCachedValue({ connection: nearConn, key: k }),
+          (k) => Pack.promises.cacheValue({ connection: nearConn, key: k, value: small }),
+        ),
+      },
+    ];
+    const byConc: Record<number, Record<string, Figure>> = {};
+    for (const c of [1, 64]) byConc[c] = await compare(contenders, c, ROUND_MS);
+    log('| contender | ops/s, C=1 | × tuned | CPU µs/op | ops/s, C=64 | × tuned | CPU µs/op |');
+    log('|---|---:|---:|---:|---:|---:|---:|');
+    for (const name of Object.keys(byConc[1]!)) {
+      const a = byConc[1]![name]!;
+      const b = byConc[64]![name]!;
+      log(
+        `| ${name} | ${fmt(a.ops)} | ${(a.ops / (byConc[1]![NR_TUNED]?.ops ?? NaN)).toFixed(2)} | ${a.cpu.toFixed(1)} | ${fmt(b.ops)} | ${(b.ops / (byConc[64]![NR_TUNED]?.ops ?? NaN)).toFixed(2)} | ${b.cpu.toFixed(1)} |`,
+      );
+    }
+    log();
+    results.readHeavy = byConc;
+    charts['3-read-heavy'] = barChart({
+      title: 'Read-heavy cache (90 % reads, 1,000 hot keys): ratio to tuned node-redis',
+      groups: [1, 64].map((c) => ({
+        label: `concurrency ${c}`,
+        bars: Object.keys(byConc[c]!).map((n) => ({
+          name: n,
+          value: byConc[c]![n]!.ops / (byConc[c]![NR_TUNED]?.ops ?? NaN),
+        })),
+      })),
+      reference: 1,
+      highlight: ['Pack.promises + meta.nearCache'],
+    });
+    if (!contenderFilter)
+      for (const c of [1, 64]) {
+        const ratio = byConc[c]!['Pack.promises + meta.nearCache']!.ops / byConc[c]![NR_TUNED]!.ops;
+        targets.push({
+          target: `read-heavy: Pack.promises + meta.nearCache ≥ 3 × tuned node-redis, concurrency ${c}`,
+          value: ratio.toFixed(2),
+          met: ratio >= 3,
+        });
+      }
+    csc.destroy();
+    await Pack.promises.destroyManager({ manager: nearManager });
+    for (const p of ['tuned', 'csc', 'promises', 'near']) await nodeRedisTuned.del(hot.map((k) => `${p}:${k}`));
+  }
+
+  // 4. Replicated collections fan-out.
+  if (section(4)) {
+    log(`## 4. Replicated collections: fan-out to 10 subscriber clients`);
+    log();
+    log('![Collections fan-out, ratio to raw pub/sub](bench/charts/4-fanout.svg)');
     log();
     const fan = await fanout(url, FANOUT_SECONDS);
     results.fanout = fan;
@@ -355,7 +475,7 @@ async function main(): Promise<void> {
         met: fan.colRate.rate >= 0.7 * fan.rawRate.rate,
       },
     );
-    charts['3-fanout'] = barChart({
+    charts['4-fanout'] = barChart({
       title: 'Collections with 10 subscribers: ratio to raw node-redis pub/sub',
       subtitle: 'sustained rate (higher is better) and set → event p99 (lower is better); dashed line = raw',
       groups: [
@@ -372,15 +492,15 @@ async function main(): Promise<void> {
     });
   }
 
-  // 4. Snapshot time and memory per item, next to the one-JSON-per-item floor and NATS JetStream KV.
-  if (section(4)) {
-    log('## 4. Subscribing to a collection: snapshot time and memory per item held (10 fields per item)');
+  // 5. Snapshot time and memory per item, next to the one-JSON-per-item floor and NATS JetStream KV.
+  if (section(5)) {
+    log('## 5. Subscribing to a collection: snapshot time and memory per item held (10 fields per item)');
     log();
     log(
       'Next to it, in the same run: the floor of any layout that keeps one JSON string per item in Redis (MGET in windows of 2,000 + `JSON.parse` per item, into a Map), and NATS JetStream KV `watch()` delivering the same items from a private `nats-server -js`.',
     );
     log();
-    log('![Snapshot time](bench/charts/4-snapshot.svg)');
+    log('![Snapshot time](bench/charts/5-snapshot.svg)');
     log();
     const nats = await startNats();
     if (typeof nats === 'string') {
@@ -430,7 +550,7 @@ async function main(): Promise<void> {
         targets.push({ target: '1M items under 10 s', value: `${(r.ms / 1000).toFixed(1)} s`, met: r.ms < 10000 });
     }
     log();
-    charts['4-snapshot'] = barChart({
+    charts['5-snapshot'] = barChart({
       title: 'Loading a collection copy (ms, shorter is better)',
       subtitle: typeof nats === 'string' ? nats : `NATS ${nats.version}, JetStream file store, same machine`,
       groups,
@@ -440,9 +560,11 @@ async function main(): Promise<void> {
     if (typeof nats !== 'string') await nats.stop();
   }
 
-  // 5. A 3-master Redis Cluster next to the single server.
-  if (section(5)) {
-    log('## 5. A 3-master Redis Cluster next to the single server');
+  // 6. A 3-master Redis Cluster next to the single server.
+  if (section(6)) {
+    log('## 6. A 3-master Redis Cluster next to the single server');
+    log();
+    log('![Single server and cluster](bench/charts/6-cluster.svg)');
     log();
     const c = await cluster();
     const { manager: cm } = await Pack.promises.createManager({ connectionString: c.seedUrl, meta: { cluster: true } });
