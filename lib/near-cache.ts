@@ -4,17 +4,21 @@
  *
  * How it stays correct:
  * - One connection per manager, of our own, speaks RESP3 with `CLIENT TRACKING ON` (sent by node-redis in the
- *   handshake of every connect and reconnect, `emitInvalidate`). Every miss is read on THAT connection, so Redis
- *   remembers the key for it and pushes an `invalidate` on it when anyone changes, deletes, expires or evicts the
- *   key (or flushes the database: a null invalidation, which empties the cache).
+ *   handshake of every connect and reconnect, `emitInvalidate`; NOLOOP added before it serves). Every miss is read
+ *   on THAT connection, so Redis remembers the key for it and pushes an `invalidate` on it when anyone else
+ *   changes, deletes, expires or evicts the key (or flushes the database: a null invalidation, which empties the
+ *   cache).
  * - Invalidations arrive on the same socket as the replies, in the server's order. A reply that was read BEFORE a
  *   write is followed by that write's invalidation; node-redis resolves the reply's promise (our code runs a
  *   microtask later) and then handles the push synchronously. So every read in flight carries a token, an
  *   invalidation of its key (or a flush, or a lost connection) marks the token stale, and a stale read is handed
  *   to its caller but never stored: a value read before an invalidation is never cached after it.
- * - Writes made through this manager's machines (cacheValue, destroyCachedValues) drop the key here before the
- *   command is sent and again when it is acknowledged (marking reads in flight stale), so a process reads its own
- *   acknowledged writes even before Redis's invalidation has come back.
+ * - cacheValue on a manager with a near-cache writes through the tracking connection itself (one socket: same
+ *   order for the write, the reads and the invalidations), dropping the key before the write and reading it again
+ *   right behind it in the same pipeline. destroyCachedValues (and cacheValue while the tracking connection is
+ *   down) go through the caller's connection and drop the keys here before the command is sent and again when it
+ *   is acknowledged (marking reads in flight stale). Either way a process reads its own acknowledged writes even
+ *   before Redis's invalidation has come back.
  * - Losing the tracking connection (socket closed, CLIENT KILL, server killed or restarted, no answer to our
  *   heartbeat within `meta.commandTimeout`) empties the cache and bypasses it until node-redis has reconnected and
  *   tracking is on again: invalidations sent while it was down are lost, so nothing read before can be trusted.
@@ -203,6 +207,10 @@ export class NearCache {
   #heartbeat: NodeJS.Timeout | undefined;
   #pingSentAt = 0;
   #pingPending = false;
+  /** Bumped on every connect and loss: an answer to an older epoch's CLIENT TRACKING does not make it usable. */
+  #epoch = 0;
+  /** Reads in flight on the tracking connection, by key (one at a time per key). */
+  readonly #flights = new Map<string, { token: Token; promise: Promise<{ text: string | null; value?: unknown }> }>();
   /** Settles once the tracking connection is first ready (or failed); for tests and `sync()`. */
   #readyWaiters: Array<() => void> = [];
 
@@ -245,11 +253,21 @@ export class NearCache {
     const lost = () => this.#lost();
     client.on('error', lost).on('reconnecting', lost).on('end', lost);
     client.on('ready', () => {
-      // The handshake that just finished turned tracking on (emitInvalidate). Nothing read before counts.
+      // The handshake that just finished turned tracking on (emitInvalidate); NOLOOP on top: Redis does not echo
+      // our own writes back to us (we drop those keys ourselves), so the read sent right behind a write can be
+      // stored. Nothing read before counts; the cache serves again once NOLOOP is acknowledged.
+      const epoch = ++this.#epoch;
       this.store.flush();
       this.#pingPending = false;
-      this.#usable = !this.#closed;
-      for (const w of this.#readyWaiters.splice(0)) w();
+      client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'NOLOOP']).then(
+        () => {
+          if (epoch !== this.#epoch || this.#closed) return;
+          this.store.flush();
+          this.#usable = true;
+          for (const w of this.#readyWaiters.splice(0)) w();
+        },
+        () => undefined, // stays bypassed until the next reconnect
+      );
     });
     client.on('invalidate', (key: unknown) => {
       if (key === null || key === undefined) this.store.flush();
@@ -262,6 +280,7 @@ export class NearCache {
 
   /** The tracking connection is (or may be) gone: invalidations may be lost from here on. */
   #lost(): void {
+    this.#epoch++;
     if (this.#usable || this.store.size > 0) this.store.flush();
     this.#usable = false;
   }
@@ -301,13 +320,20 @@ export class NearCache {
    * fails; the caller then reads through its own connection.
    */
   load(key: string, decode: (text: string) => unknown): Promise<{ text: string | null; value?: unknown }> {
+    // One read per key at a time: a caller arriving while a read of its key is in flight, and nothing has
+    // invalidated the key since that read was sent, shares it (with its own copy of the value).
+    const flight = this.#flights.get(key);
+    if (flight !== undefined && !flight.token.stale) {
+      return flight.promise.then((r) => (r.value === undefined ? r : { text: r.text, value: copyJson(r.value) }));
+    }
     const client = this.#client!;
     const token = this.store.begin(key);
     const sentAt = performance.now();
     const get = client.sendCommand(['GET', key]) as Promise<string | null>;
     const pttl = client.sendCommand(['PTTL', key]) as Promise<number>;
-    return Promise.all([get, pttl]).then(
+    const promise = Promise.all([get, pttl]).then(
       ([text, ttl]) => {
+        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
         if (text === null) {
           this.store.abandon(key, token);
           return { text };
@@ -317,10 +343,28 @@ export class NearCache {
         return { text, value };
       },
       (err: unknown) => {
+        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
         this.store.abandon(key, token);
         throw err;
       },
     );
+    this.#flights.set(key, { token, promise });
+    return promise;
+  }
+
+  /**
+   * cacheValue through the tracking connection, so all of this manager's cache traffic shares one socket (two
+   * sockets, one for writes and one for reads, cost node-redis and Redis twice the system calls per round). Drops
+   * the key, sends `args` (the SET) and, in the same pipeline, a read of the key: Redis answers it after the write
+   * and tracks the key for us again, so the next read is a hit. Undefined while the cache is not usable (the
+   * caller then writes through its own connection).
+   */
+  write(key: string, args: string[], decode: (text: string) => unknown): Promise<unknown> | undefined {
+    if (!this.#usable) return undefined;
+    this.store.invalidate(key);
+    const sent = this.#client!.sendCommand(args);
+    this.load(key, decode).catch(() => undefined);
+    return sent;
   }
 
   /** Called around every write this manager's machines make to `key`: before sending and when acknowledged. */

@@ -9,7 +9,7 @@ import {
 import { defineMachine, exit, type OutcomeOf, optional, required, requiredAllowingEmpty } from '../lib/define';
 import { badConnectionExit, connectionInput, metaInput } from '../lib/shared';
 import { nearCacheFor } from '../lib/near-cache';
-import { encodeValue, toKey, toTtl } from '../lib/values';
+import { decodeValue, encodeValue, toKey, toTtl } from '../lib/values';
 
 const exitDefs = {
   success: exit({
@@ -61,10 +61,28 @@ export default defineMachine('cache-value', {
     const key = toKey(inputs.key);
     const ttl = toTtl(inputs.ttl);
     const text = encodeValue(inputs.value, key);
-    // meta.nearCache: drop the key here before the write and again once it is acknowledged, so this process
-    // reads its own write even before Redis's invalidation comes back (and no read in flight stores the old value).
+    // meta.nearCache: written through the near-cache's own connection (see lib/near-cache.ts); while that one is
+    // down, through this connection, the key dropped here before the write and again once it is acknowledged, so
+    // this process reads its own write even before Redis's invalidation comes back.
     const near = nearCacheFor(client);
-    near?.invalidate(key);
+    if (near !== undefined) {
+      const sent = near.write(
+        key,
+        ttl === undefined ? ['SET', key, text] : ['SET', key, text, 'EX', String(ttl)],
+        (stored) => decodeValue(stored, key),
+      );
+      if (sent !== undefined) {
+        return sent.then(
+          (): Result => exits.success(),
+          (err): Result => {
+            near.invalidate(key);
+            if (isConnectionError(err)) return exits.badConnection(badConnectionReport(err as Error, client));
+            throw err;
+          },
+        );
+      }
+      near.invalidate(key);
+    }
     return boundedThen(
       client,
       ttl === undefined
