@@ -861,8 +861,15 @@ const NOTES = `
   for over a second.)
 - Connections made by this pack turn off node-redis 6's per-command write timeout (an AbortSignal timer on every
   command, which bounds only the time to be written); the reply watch (\`meta.commandTimeout\`) bounds what
-  matters. The raw node-redis contender runs with node-redis' defaults, as a user would; that timer is most of the
-  gap between them at concurrency 64.
+  matters. Ratios are to node-redis 6.3 **tuned** the same way (\`commandOptions: { timeout: 0 }\`); "× defaults"
+  columns are to node-redis as installed.
+- The bare-RESP row (bench/bare-resp.ts) is the limit for one Node process on one connection: commands of a tick
+  joined into one socket write (at most 64 per write), the smallest parser for SET/GET replies, a promise per
+  command. Clients built on node-redis pay its write path (one socket.write per command under cork) on top.
+- Section 3's node-redis clientSideCache is \`clientSideCache: {}\` on RESP3 (no TTL, no size bound); the
+  near-cache has \`maxEntries: 10000\`. Each contender has its own 1,000 keys.
+- This machine is a 2-core VM shared with other jobs (load average 15–25 during the runs of this session):
+  figures move by 2× between runs of the same code; compare ratios within one run, and distrust single cells.
 `;
 
 main().catch((err) => {
