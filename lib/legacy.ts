@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import { ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './connection/client';
 // registry imports only types from this file: no cycle at run time.
 import { bounded } from './connection/registry';
@@ -58,6 +59,24 @@ function split(args: unknown[]): [Arg[], Callback | undefined] {
   return [flatten(args), undefined];
 }
 
+/** An error Redis sent as its reply (node-redis 6's ErrorReply family), as opposed to a connection failure. */
+function isReplyError(value: unknown): value is Error {
+  return value instanceof ErrorReply;
+}
+
+/**
+ * v3 handed reply errors out with `code` (the reply's first word: WRONGTYPE, NOAUTH, EXECABORT…), `command` (upper
+ * case) and `args`; callers branch on them (sails-hook-sockets checks `err.command === 'SELECT'`).
+ */
+function v3Error(err: Error, command: string, args: Arg[]): Error {
+  const e = err as Error & { code?: string; command?: string; args?: Arg[] };
+  const word = /^([A-Z][A-Z_]*)\b/.exec(err.message);
+  if (e.code === undefined && word) e.code = word[1];
+  e.command ??= command.toUpperCase();
+  e.args ??= args;
+  return e;
+}
+
 function shape(command: string, reply: unknown): unknown {
   if (command === 'hgetall' && Array.isArray(reply)) {
     if (reply.length === 0) return null;
@@ -95,12 +114,22 @@ export class LegacyClient extends EventEmitter {
     return l;
   }
 
+  /**
+   * The node-redis 6 connection underneath. Private (not `client`): v3's `client(...)` is the CLIENT command, and a
+   * field of that name would hide it (`db.client('getname', cb)` must work as it did on v3).
+   */
+  readonly #redis: RedisClient;
+  /** The node-redis 6 connection underneath (for this package's own machines). */
+  get redisClient(): RedisClient {
+    return this.#redis;
+  }
+
   constructor(
-    /** The node-redis 6 connection underneath. */
-    readonly client: RedisClient,
+    client: RedisClient,
     private readonly hooks: LegacyHooks,
   ) {
     super();
+    this.#redis = client;
     client.on('ready', () => {
       this.#down = false;
       this.emit('connect');
@@ -118,10 +147,10 @@ export class LegacyClient extends EventEmitter {
 
   /** True while the connection is ready for commands (v3's `connected`). */
   get connected(): boolean {
-    return this.client.isReady;
+    return this.#redis.isReady;
   }
   get ready(): boolean {
-    return this.client.isReady;
+    return this.#redis.isReady;
   }
 
   /** Errors go to `error` listeners; with none, they are dropped rather than crashing the process. */
@@ -143,7 +172,7 @@ export class LegacyClient extends EventEmitter {
   send_command(command: string, args?: unknown[] | Callback, cb?: Callback): boolean {
     if (typeof args === 'function') [args, cb] = [[], args];
     this.#send(command.toLowerCase(), flatten(args ?? []), cb);
-    return this.client.isReady;
+    return this.#redis.isReady;
   }
   sendCommand(command: string, args?: unknown[] | Callback, cb?: Callback): boolean {
     return this.send_command(command, args, cb);
@@ -152,19 +181,27 @@ export class LegacyClient extends EventEmitter {
   #send(command: string, args: Arg[], cb: Callback | undefined): void {
     // Bounded by the connection's reply watch (meta.commandTimeout): a callback is always called, also when the
     // server hangs or stays down (v3 queued commands while disconnected; so do we, but not forever).
-    bounded(this.client, this.client.sendCommand([command, ...args])).then(
+    bounded(this.#redis, this.#redis.sendCommand([command, ...args])).then(
       (reply) => cb?.(null, shape(command, reply)),
-      (err: Error) => (cb ? cb(err) : this.#error(err)),
+      (err: Error) => {
+        const e = isReplyError(err) ? v3Error(err, command, args) : err;
+        if (cb) cb(e);
+        else this.#error(e);
+      },
     );
   }
 
   /** Change the database; node-redis re-selects it after a reconnect. */
   select(db: number | string, cb?: Callback): boolean {
-    bounded(this.client, this.client.select(Number(db))).then(
+    bounded(this.#redis, this.#redis.select(Number(db))).then(
       () => cb?.(null, 'OK'),
-      (err: Error) => (cb ? cb(err) : this.#error(err)),
+      (err: Error) => {
+        const e = isReplyError(err) ? v3Error(err, 'select', [String(db)]) : err;
+        if (cb) cb(e);
+        else this.#error(e);
+      },
     );
-    return this.client.isReady;
+    return this.#redis.isReady;
   }
 
   subscribe(...args: unknown[]): boolean {
@@ -183,7 +220,7 @@ export class LegacyClient extends EventEmitter {
   #sub(kind: 'subscribe' | 'psubscribe' | 'unsubscribe' | 'punsubscribe', raw: unknown[]): boolean {
     const [args, cb] = split(raw);
     const names = args.map(String);
-    const c = this.client;
+    const c = this.#redis;
     let op: Promise<unknown>;
     if (kind === 'subscribe') op = c.subscribe(names, this.#onMessage, true);
     else if (kind === 'unsubscribe') op = c.unsubscribe(names.length ? names : undefined, this.#onMessage, true);
@@ -207,16 +244,16 @@ export class LegacyClient extends EventEmitter {
       },
       (err: Error) => (cb ? cb(err) : this.#error(err)),
     );
-    return this.client.isReady;
+    return this.#redis.isReady;
   }
 
   /** A transaction (MULTI/EXEC), v3 style: chain commands, then `exec(cb)`. */
   multi(commands?: unknown[][]): LegacyMulti {
-    return new LegacyMulti(this.client, commands, false);
+    return new LegacyMulti(this.#redis, commands, false);
   }
   /** A pipeline without MULTI (v3's batch). */
   batch(commands?: unknown[][]): LegacyMulti {
-    return new LegacyMulti(this.client, commands, true);
+    return new LegacyMulti(this.#redis, commands, true);
   }
 
   /** Close the connection. `flush` is accepted for compatibility: waiting commands are rejected either way. */
@@ -226,7 +263,7 @@ export class LegacyClient extends EventEmitter {
 
   /** Close gracefully (pending replies arrive first), then call back. */
   quit(cb?: Callback<'OK'>): boolean {
-    this.client.close().then(
+    this.#redis.close().then(
       () => {
         this.hooks.release(this);
         cb?.(null, 'OK');
@@ -306,44 +343,79 @@ export class LegacyClient extends EventEmitter {
   }
 
   unref(): void {
-    this.client.unref();
+    this.#redis.unref();
   }
   ref(): void {
-    this.client.ref();
+    this.#redis.ref();
   }
 }
 
 /** v3's Multi/Batch: `multi().set(k, v).get(k).exec((err, replies) => …)`. */
 export class LegacyMulti {
-  readonly #queue: Array<[string, Arg[]]> = [];
-  constructor(
-    private readonly client: RedisClient,
-    commands: unknown[][] | undefined,
-    private readonly pipelineOnly: boolean,
-  ) {
+  readonly #queue: Array<[string, Arg[], Callback | undefined]> = [];
+  readonly #redis: RedisClient;
+  readonly #pipelineOnly: boolean;
+  constructor(client: RedisClient, commands: unknown[][] | undefined, pipelineOnly: boolean) {
+    this.#redis = client;
+    this.#pipelineOnly = pipelineOnly;
     for (const c of commands ?? []) {
       const [name, ...rest] = c;
-      this.#queue.push([String(name).toLowerCase(), flatten(rest)]);
+      const [args, cb] = split(rest);
+      this.#queue.push([String(name).toLowerCase(), args, cb]);
     }
   }
 
-  /** Add a command (the lowercase methods call this). */
-  queueCommand(name: string, args: Arg[]): this {
-    this.#queue.push([name, args]);
+  /** Add a command (the lowercase methods call this); `cb` gets that command's own reply, as in v3. */
+  queueCommand(name: string, args: Arg[], cb?: Callback): this {
+    this.#queue.push([name, args, cb]);
     return this;
   }
 
+  /**
+   * v3's contract: a command that fails at run time does not fail the whole call: `cb(null, replies)` with the
+   * error object in that command's place (and each command's own callback called with its error or reply). Only a
+   * transaction Redis refuses as a whole (EXECABORT) or a lost connection calls back with an error.
+   */
   exec(cb?: Callback<unknown[]>): boolean {
-    const m = this.client.multi();
-    for (const [name, args] of this.#queue) m.addCommand([name, ...args]);
-    const run = (this.pipelineOnly ? m.execAsPipeline() : m.exec()) as Promise<unknown[]>;
-    bounded(this.client, run).then(
-      (replies) =>
-        cb?.(
-          null,
-          replies.map((r, i) => shape(this.#queue[i]![0], r)),
+    const queue = this.#queue.slice();
+    const c = this.#redis;
+    let run: Promise<unknown[]>;
+    if (this.#pipelineOnly) {
+      // A batch is independent commands sent together: settle each on its own so one error loses no other reply.
+      run = Promise.all(
+        queue.map(([name, args]) =>
+          bounded(c, c.sendCommand([name, ...args])).then(
+            (r) => r,
+            (err: Error) => (isReplyError(err) ? v3Error(err, name, args) : Promise.reject(err)),
+          ),
         ),
-      (err: Error) => cb?.(err),
+      );
+    } else {
+      const m = c.multi();
+      for (const [name, args] of queue) m.addCommand([name, ...args]);
+      run = bounded(c, m.exec() as Promise<unknown[]>).catch((err: Error & { replies?: unknown[] }) => {
+        if (err instanceof MultiErrorReply) return err.replies;
+        return Promise.reject(isReplyError(err) ? v3Error(err, 'exec', []) : err);
+      });
+    }
+    run.then(
+      (raw) => {
+        const replies = raw.map((r, i) => {
+          const [name, args] = queue[i]!;
+          return isReplyError(r) ? v3Error(r, name, args) : shape(name, r);
+        });
+        queue.forEach(([, , own], i) => {
+          const r = replies[i];
+          if (!own) return;
+          if (r instanceof Error) own(r);
+          else own(null, r);
+        });
+        cb?.(null, replies);
+      },
+      (err: Error) => {
+        for (const [, , own] of queue) own?.(err);
+        cb?.(err);
+      },
     );
     return true;
   }
@@ -359,7 +431,8 @@ for (const name of COMMANDS) {
     return this.send_command(name, args, cb);
   };
   const onMulti = function (this: LegacyMulti, ...raw: unknown[]) {
-    this.queueCommand(name, split(raw)[0]);
+    const [args, cb] = split(raw);
+    this.queueCommand(name, args, cb);
     return this;
   };
   for (const n of [name, name.toUpperCase()]) {

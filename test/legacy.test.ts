@@ -331,3 +331,69 @@ describe('which connections are v3-style by default (no legacyMode)', () => {
     }
   });
 });
+
+describe('legacy connections behave as v3 did where callers look closely', () => {
+  let url: string;
+  before(async () => {
+    url = (await server('plain')).url;
+  });
+
+  async function legacy(): Promise<{ manager: Manager; db: LegacyClient }> {
+    const { manager } = await Pack.promises.createManager({ connectionString: url, meta: { legacyMode: true } });
+    const { connection } = await Pack.promises.getConnection({ manager, meta: { legacyMode: true } });
+    return { manager, db: connection as unknown as LegacyClient };
+  }
+  const call = <T>(fn: (cb: (err: Error | null, r?: T) => void) => void) =>
+    new Promise<T>((resolve, reject) => fn((err, r) => (err ? reject(err) : resolve(r as T))));
+
+  it('client(...) is the CLIENT command, not a field', async () => {
+    const { manager, db } = await legacy();
+    assert.equal(typeof db.client, 'function');
+    assert.equal(await call((cb) => db.client('setname', 'v3name', cb)), 'OK');
+    assert.equal(await call((cb) => db.client('getname', cb)), 'v3name');
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('a failing command inside multi()/batch() keeps the other replies, with the error in its place', async () => {
+    const { manager, db } = await legacy();
+    await call((cb) => db.set('v3:str', 'abc', cb));
+    for (const kind of ['multi', 'batch'] as const) {
+      const replies = await call<unknown[]>((cb) => db[kind]().incr('v3:str').set('v3:after', kind).exec(cb));
+      assert.equal(replies.length, 2);
+      assert.ok(replies[0] instanceof Error, `${kind}: the failed command's reply is its error`);
+      assert.equal((replies[0] as Error & { code?: string }).code, 'ERR');
+      assert.equal(replies[1], 'OK');
+      assert.equal(await call((cb) => db.get('v3:after', cb)), kind);
+    }
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('reply errors carry code, command and args', async () => {
+    const { manager, db } = await legacy();
+    await call((cb) => db.set('v3:wt', 'x', cb));
+    const err = await call((cb) => db.lpush('v3:wt', 'a', cb)).then(
+      () => assert.fail('lpush on a string must fail'),
+      (e: Error & { code?: string; command?: string; args?: unknown[] }) => e,
+    );
+    assert.equal(err.code, 'WRONGTYPE');
+    assert.equal(err.command, 'LPUSH');
+    assert.deepEqual(err.args, ['v3:wt', 'a']);
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it("a command's own callback inside multi() is called with its reply", async () => {
+    const { manager, db } = await legacy();
+    await call((cb) => db.set('v3:own', 'x', cb));
+    const own: unknown[] = [];
+    await call((cb) =>
+      db
+        .multi()
+        .get('v3:own', (e: Error | null, v: unknown) => own.push(e ?? v))
+        .lpush('v3:own', 'a', (e: Error | null, v: unknown) => own.push(e ?? v))
+        .exec(cb),
+    );
+    assert.equal(own[0], 'x');
+    assert.ok(own[1] instanceof Error && (own[1] as Error & { code?: string }).code === 'WRONGTYPE');
+    await Pack.promises.destroyManager({ manager });
+  });
+});
