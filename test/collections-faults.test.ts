@@ -192,7 +192,9 @@ describe('replicated collections under faults (issue 10)', function () {
     assert.equal(await r.hGet('memis:{d/c}:i:after', 'm:seq'), seq);
     assert.equal((await r.xRange('memis:{d/c}:log', `${seq}-0`, `${seq}-0`)).length, 1);
     assert.equal((await r.xRange('memis:{d/c}:log', '-', `${oldTop}-0`)).length, 0, "the lost epoch's log is gone");
-    await converged(r, sub, 'the copy after the eviction');
+    // Items themselves may be evicted too (documented: they stay in copies until the next full resync), so the
+    // copy is checked for the write after the new epoch, not for equality.
+    await until(() => sub.get('after') !== undefined, 'the write after the eviction reaching the copy');
     await assert.rejects(pub.set('huge', { v: 1 }, 1e14), /ttl must be a positive number of seconds, at most/);
     assert.equal(await r.exists('memis:{d/c}:i:huge'), 0);
     assert.equal(await r.hGet('memis:{d/c}:meta', 'seq'), seq, 'nothing counted');
