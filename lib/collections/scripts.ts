@@ -184,12 +184,39 @@ export const scripts = {
   prune: script(PRUNE),
 };
 
-/** Run a script by its SHA, loading it on NOSCRIPT (after a restart or on a new server). */
+/**
+ * Scripts each connection is known to have loaded. Until a script is known on a connection it goes out as EVAL (its
+ * full text): calls on one connection reach Redis in the order they were made, and a NOSCRIPT retry would go out
+ * after later calls and reorder them (a `del` issued between two `set`s landing last). After a reconnect (a restarted
+ * server has an empty script cache) nothing is known again.
+ */
+const loaded = new WeakMap<object, Set<string>>();
+
+function knownScripts(client: RedisClient): Set<string> {
+  let known = loaded.get(client);
+  if (!known) {
+    const set = new Set<string>();
+    known = set;
+    loaded.set(client, set);
+    const events = client as unknown as { on?: (event: string, fn: () => void) => unknown };
+    if (typeof events.on === 'function') events.on.call(client, 'ready', () => set.clear());
+  }
+  return known;
+}
+
+/** Run a script: EVAL until the connection is known to hold it, then EVALSHA (EVAL again after a NOSCRIPT). */
 export async function run(client: RedisClient, s: Script, keys: string[], args: string[]): Promise<unknown> {
+  const known = knownScripts(client);
+  if (!known.has(s.sha)) {
+    const reply = await client.eval(s.source, { keys, arguments: args });
+    known.add(s.sha);
+    return reply;
+  }
   try {
     return await client.evalSha(s.sha, { keys, arguments: args });
   } catch (err) {
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    known.delete(s.sha); // SCRIPT FLUSH on a live connection: the only case left where a retry can reorder calls
     return client.eval(s.source, { keys, arguments: args });
   }
 }
