@@ -41,6 +41,13 @@ export function connectionStringProblem(connectionString: unknown): string | und
     if (db !== '' && !/^\d+$/.test(db)) {
       return `The connection string ${showConnectionString(connectionString)} names the database ${/@|%40/i.test(db) ? '(not shown)' : `"${db}"`}; it must be a whole number.`;
     }
+    const query = url.searchParams.get('db');
+    if (query !== null && !/^\d+$/.test(query)) {
+      return `The connection string ${showConnectionString(connectionString)} has ?db=${JSON.stringify(query)}; it must be a whole number.`;
+    }
+    if (query !== null && db !== '' && Number(query) !== Number(db)) {
+      return `The connection string ${showConnectionString(connectionString)} names two databases (/${db} and ?db=${query}); give one.`;
+    }
   }
   return undefined;
 }
@@ -57,6 +64,17 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'bigint') return 'a BigInt';
   if (typeof value === 'number') return String(value);
   return typeof value;
+}
+
+/** `{ database }` from a redis:// or rediss:// URL's `?db=N` (validated by the connection-string check), else `{}`. */
+function queryDatabase(connectionString: string): { database?: number } {
+  if (!/^rediss?:/i.test(connectionString) || !connectionString.includes('db=')) return {};
+  try {
+    const q = new URL(connectionString).searchParams.get('db');
+    return q !== null && /^\d+$/.test(q) ? { database: Number(q) } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** The client options for one connection: the caller's options, the URL, and our defaults underneath. */
@@ -80,5 +98,8 @@ export function buildClientOptions(
     ...options,
     socket,
     url: connectionString,
+    // node-redis 6 reads the database from the URL's path only; v3 (and machinepack-redis 2.0.7) also honoured
+    // `?db=N`, which Sails configs use. Like the path, it wins over an option given beside it.
+    ...queryDatabase(connectionString),
   } as RedisClientOptions;
 }

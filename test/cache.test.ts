@@ -190,3 +190,35 @@ for (const face of faces) {
     });
   });
 }
+
+describe('the database named in a connection string', () => {
+  // machinepack-redis 2.0.7 (node-redis v3) honoured `?db=N`; node-redis 6 reads only the path. Sails configs use both.
+  for (const [form, suffix, db] of [
+    ['path', '/4', 4],
+    ['query', '?db=3', 3],
+    ['query after a slash', '/?db=5', 5],
+  ] as const) {
+    it(`writes to database ${db} for the ${form} form (${suffix}), on both kinds of connection`, async () => {
+      const url = (await server('plain')).url;
+      const raw = createClient({ url, database: db });
+      await raw.connect();
+      for (const legacyMode of [false, true]) {
+        const { manager } = await Pack.promises.createManager({ connectionString: url + suffix, meta: { legacyMode } });
+        const { connection } = await Pack.promises.getConnection({ manager });
+        const key = `db-form:${form}:${legacyMode}`;
+        await Pack.promises.cacheValue({ connection, key, value: 1 });
+        assert.equal(await raw.exists(key), 1, `${key} is in database ${db}`);
+        await Pack.promises.destroyManager({ manager });
+      }
+      raw.destroy();
+    });
+  }
+
+  it('refuses ?db= that is not a whole number, or two different databases, as malformed', async () => {
+    const url = (await server('plain')).url;
+    for (const suffix of ['?db=abc', '/2?db=3']) {
+      const r = await outcome(Pack.promises.createManager({ connectionString: url + suffix }));
+      assert.equal(r.exit, 'malformed', suffix);
+    }
+  });
+});
