@@ -119,10 +119,6 @@ export class LegacyClient extends EventEmitter {
    * field of that name would hide it (`db.client('getname', cb)` must work as it did on v3).
    */
   readonly #redis: RedisClient;
-  /** The node-redis 6 connection underneath (for this package's own machines). */
-  get redisClient(): RedisClient {
-    return this.#redis;
-  }
 
   constructor(
     client: RedisClient,
