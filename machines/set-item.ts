@@ -56,7 +56,7 @@ export default defineMachine('set-item', {
     if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
     const keys = collectionKeys(inputs.database, inputs.collection);
     const encodedKey = encodeItemKey(inputs.key);
-    const { fields, payload } = encodeItem(inputs.data, inputs.key);
+    const payload = encodeItem(inputs.data, inputs.key);
     const ms = ttlMs(inputs.ttl, inputs.key);
     try {
       const seq = await bounded(
@@ -72,7 +72,6 @@ export default defineMachine('set-item', {
             publishCommand(connectionKind(inputs.connection) === 'cluster'),
             String(ms),
             payload,
-            ...fields,
           ],
         ),
       );

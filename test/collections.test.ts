@@ -229,9 +229,32 @@ describe('replicated collections (memis facade)', () => {
     await late.subscribe();
     assert.deepEqual(late.get('k'), got);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
-    // The documented encoding: d:<field> = JSON.
-    assert.equal(await raw.hGet('memis:{types/c}:i:k', 'd:numstr'), '"12"');
-    assert.equal(await raw.hGet('memis:{types/c}:i:k', 'd:n'), '0');
+    // The documented encoding: `v` = the item as one JSON object; `m:seq` its revision.
+    const v = JSON.parse((await raw.hGet('memis:{types/c}:i:k', 'v'))!) as Record<string, unknown>;
+    assert.equal(v.numstr, '12');
+    assert.equal(v.n, 0);
+    assert.deepEqual(v, JSON.parse(JSON.stringify(got)));
+    assert.deepEqual((await raw.hKeys('memis:{types/c}:i:k')).sort(), ['m:seq', 'v']);
+  });
+
+  it('reads items stored in the first layout (`d:<field>` fields); their next write stores `v` only', async () => {
+    const pub = client().database('layout').collection('c');
+    await pub.set('first', { a: 1 }); // creates the collection's meta, log and index
+    const [seqText, t] = await raw.hmGet('memis:{layout/c}:meta', ['seq', 't']);
+    // An item as the first layout stored it, with its log entry and meta, and published nothing (a copy finds it by catching up).
+    const seq = Number(seqText) + 1;
+    const stamp = String(Number(t) + 1);
+    await raw.hSet('memis:{layout/c}:i:old', { 'm:seq': String(seq), 'd:n': '1', 'd:s': '"x"', 'd:o': '{"p":[1]}' });
+    await raw.sAdd('memis:{layout/c}:keys', 'old');
+    await raw.xAdd('memis:{layout/c}:log', `${seq}-0`, { t: stamp, o: 's', k: 'old', d: '0' });
+    await raw.hSet('memis:{layout/c}:meta', { seq: String(seq), t: stamp });
+    const late = client().database('layout').collection('c');
+    await late.subscribe(); // the snapshot path
+    assert.deepEqual(late.get('old'), { n: 1, s: 'x', o: { p: [1] } });
+    await pub.set('old', { n: 2 });
+    await until(() => (late.get('old') as { n?: number } | undefined)?.n === 2, 'the new write');
+    assert.deepEqual((await raw.hKeys('memis:{layout/c}:i:old')).sort(), ['m:seq', 'v']);
+    assert.equal(await raw.hGet('memis:{layout/c}:i:old', 'v'), '{"n":2}');
   });
 
   it('keeps many collections and databases apart, and names cannot escape their namespace', async () => {
@@ -278,7 +301,7 @@ describe('replicated collections (memis facade)', () => {
     const [seqText, t] = await raw.hmGet('memis:{lost/c}:meta', ['seq', 't']);
     const seq = Number(seqText) + 1;
     const stamp = String(Number(t) + 1);
-    await raw.hSet('memis:{lost/c}:i:ghost', { 'm:seq': String(seq), 'd:v': '2' });
+    await raw.hSet('memis:{lost/c}:i:ghost', { 'm:seq': String(seq), v: '{"v":2}' });
     await raw.sAdd('memis:{lost/c}:keys', 'ghost');
     await raw.xAdd('memis:{lost/c}:log', `${seq}-0`, { t: stamp, o: 's', k: 'ghost', d: '0' });
     await raw.hSet('memis:{lost/c}:meta', { seq: String(seq), t: stamp });
@@ -334,8 +357,8 @@ describe('replicated collections (memis facade)', () => {
       await r.connect();
       const out: Record<string, unknown> = {};
       for (const m of await r.sMembers('memis:{crash/c}:keys')) {
-        const h = await r.hGet(`memis:{crash/c}:i:${m}`, 'd:i');
-        if (h !== null) out[m] = { i: Number(h) };
+        const h = await r.hGet(`memis:{crash/c}:i:${m}`, 'v');
+        if (h !== null) out[m] = JSON.parse(h) as unknown;
       }
       r.destroy();
       return out;

@@ -8,7 +8,7 @@
  *
  * | key                   | type    | holds |
  * |-----------------------|---------|-------|
- * | `memis:{D/C}:i:<key>` | hash    | one item: `m:seq` (its last write's sequence number, the item's revision), `m:dl` (its deadline, ms on Redis's clock; absent without TTL), `d:<field>` = the field's value as JSON |
+ * | `memis:{D/C}:i:<key>` | hash    | one item: `v` (the item as one JSON object), `m:seq` (its last write's sequence number, the item's revision), `m:dl` (its deadline, ms on Redis's clock; absent without TTL) |
  * | `memis:{D/C}:meta`    | hash    | `seq` (last sequence number), `epoch` (changes when the collection is re-created: a restart empty, a FLUSHALL, an evicted meta), `t` (the last write's stamp) |
  * | `memis:{D/C}:keys`    | set     | the URI-encoded keys of the items (may hold keys of expired items; loads prune them) |
  * | `memis:{D/C}:log`     | stream  | the last changes (about 10,000), id `<seq>-0`, fields `t` (stamp), `o` (`s` set, `d` delete), `k` (key), `d` (deadline, 0 for none): no payloads |
@@ -18,6 +18,11 @@
  * of the write before it: a copy checks that each notification continues the chain it holds, and compares its
  * chain with the log and the meta in its periodic check, so a forged notification or a Redis that went back to an
  * older state is noticed. The `{D/C}` hash tag keeps a collection in one cluster slot.
+ *
+ * In the first layout an item kept each field in its own hash field (`d:<field>` = the field's value as JSON). Such items
+ * are still read (an item without `v` is decoded from its `d:` fields); the next write of the item replaces them
+ * with `v`. One JSON value per item is what makes loading a snapshot cheap: one string and one `JSON.parse` per
+ * item instead of one hash field and one parse per field.
  */
 import { invalidInput } from '../errors';
 import { describeValue, isDictionary } from '../options';
@@ -78,12 +83,6 @@ export function decodeItemKey(encoded: string): string | undefined {
   }
 }
 
-/** The fields of an item: hash arguments (`d:<name>`, JSON) and the notification payload (the item as JSON). */
-export interface EncodedItem {
-  fields: string[];
-  payload: string;
-}
-
 /** Refuse anything but a plain object as an item. */
 export function assertPlainObject(data: unknown, key: string): asserts data is Record<string, unknown> {
   if (!isDictionary(data)) {
@@ -93,20 +92,20 @@ export function assertPlainObject(data: unknown, key: string): asserts data is R
   }
 }
 
-/** Encode an item; only plain objects whose field values JSON can carry exactly. */
-export function encodeItem(data: unknown, key: string): EncodedItem {
+/**
+ * Encode an item as the JSON text stored in its `v` field and sent in its notification. Only plain objects whose
+ * field values JSON can carry exactly; anything else is a usage error naming the key and the field.
+ */
+export function encodeItem(data: unknown, key: string): string {
   assertPlainObject(data, key);
-  const fields: string[] = [];
   let payload = '{';
   for (const name of Object.keys(data)) {
     if (!isWellFormed(name))
       throw invalidInput(`Item "${key}": the field name ${JSON.stringify(name)} is not well-formed Unicode.`);
-    const value = data[name];
-    const json = fieldJson(value, key, name);
-    fields.push(`d:${name}`, json);
+    const json = fieldJson(data[name], key, name);
     payload += (payload.length > 1 ? ',' : '') + JSON.stringify(name) + ':' + json;
   }
-  return { fields, payload: payload + '}' };
+  return payload + '}';
 }
 
 function fieldJson(value: unknown, key: string, name: string): string {
@@ -140,28 +139,33 @@ export interface StoredItem {
 }
 
 /**
- * Decode a hash (an object, as HGETALL gives on RESP3, or flat field/value pairs) into the item. Throws on a field
- * that is not JSON (not written by this pack).
+ * Decode a hash (an object, as HGETALL gives on RESP3, or flat field/value pairs) into the item: its `v` (the item
+ * as JSON), or, for an item stored in the first layout, its `d:<field>` fields. Throws on a value that is not JSON or not
+ * an object (not written by this pack).
  */
 export function decodeHash(hash: string[] | Record<string, string>): StoredItem {
   const item: StoredItem = { data: {}, seq: 0, deadline: 0 };
+  let v: string | undefined;
+  let old: string[] | undefined;
+  const take = (field: string, text: string): void => {
+    if (field === 'v') v = text;
+    else if (field === 'm:seq') item.seq = Number(text);
+    else if (field === 'm:dl') item.deadline = Number(text) || 0;
+    else if (field.charCodeAt(0) === 100 /* d */ && field.charCodeAt(1) === 58 /* : */) (old ??= []).push(field, text);
+  };
   if (Array.isArray(hash)) {
-    for (let i = 0; i < hash.length; i += 2) take(item, hash[i]!, hash[i + 1]!);
+    for (let i = 0; i < hash.length; i += 2) take(hash[i]!, hash[i + 1]!);
   } else {
-    for (const field in hash) take(item, field, hash[field]!);
+    for (const field in hash) take(field, hash[field]!);
+  }
+  if (v !== undefined) {
+    const data = JSON.parse(v) as unknown;
+    if (!isDictionary(data)) throw new Error('the item is not a JSON object');
+    item.data = data;
+  } else if (old) {
+    for (let i = 0; i < old.length; i += 2) setField(item.data, old[i]!.slice(2), JSON.parse(old[i + 1]!) as unknown);
   }
   return item;
-}
-
-/** One hash field into the item: `d:<name>` fields are the item's, `m:*` fields its metadata. */
-function take(item: StoredItem, field: string, text: string): void {
-  if (field.charCodeAt(0) === 100 /* d */ && field.charCodeAt(1) === 58 /* : */) {
-    setField(item.data, field.slice(2), JSON.parse(text) as unknown);
-  } else if (field === 'm:seq') {
-    item.seq = Number(text);
-  } else if (field === 'm:dl') {
-    item.deadline = Number(text) || 0;
-  }
 }
 
 /** An own data property even for `__proto__`, so no field name can reach a prototype. */

@@ -77,13 +77,12 @@ local function publish(msg)
 end
 `;
 
-// ARGV[5] ttl ms, ARGV[6] payload, ARGV[7…] hash fields (d:<name>, JSON)…
+// ARGV[5] ttl ms, ARGV[6] payload (the item as JSON: stored as the hash field `v` and published).
 const SET = `${PROLOGUE}
 local ttl = tonumber(ARGV[5])
 if not ttl or ttl < 0 or ttl > ${MAX_TTL_SECONDS * 1000} or ttl ~= math.floor(ttl) then
   return redis.error_reply('${SCRIPT_ERROR} nothing was written: bad ttl ' .. ARGV[5])
 end
-if (#ARGV - 6) % 2 ~= 0 then return redis.error_reply('${SCRIPT_ERROR} nothing was written: odd field list') end
 local dl = 0
 if ttl > 0 then dl = nowMs + ttl end
 -- The index first: it checks the index's type and memory, and a stale member is harmless (loads prune it).
@@ -92,12 +91,9 @@ local err = addLog('s', dl)
 if err then return err end
 redis.call('DEL', KEYS[1])
 if dl > 0 then
-  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:dl', n2s(dl))
+  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:dl', n2s(dl), 'v', ARGV[6])
 else
-  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq))
-end
-for i = 7, #ARGV, 200 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV)))
+  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'v', ARGV[6])
 end
 if dl > 0 then redis.call('PEXPIREAT', KEYS[1], dl) end
 return publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\ns\\n' .. ARGV[2] .. '\\n' .. n2s(dl) .. '\\n' .. ARGV[6])

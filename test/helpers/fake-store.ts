@@ -133,7 +133,7 @@ export class FakeStore implements ReplicaStore {
     if (!v || (v.dl && v.dl <= this.now())) return [];
     const out = ['m:seq', String(v.seq)];
     if (v.dl) out.push('m:dl', String(v.dl));
-    for (const [f, x] of Object.entries(v.data)) out.push(`d:${f}`, JSON.stringify(x));
+    out.push('v', JSON.stringify(v.data));
     return out;
   }
 

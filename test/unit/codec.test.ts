@@ -18,12 +18,27 @@ import {
 import { ErrorCodes } from '../../lib/errors';
 
 /** The hash as Redis gives it back: RESP3 (an object) or RESP2 (flat pairs), with the write's `m:seq`. */
-function stored(fields: string[], seq: number, resp3: boolean): string[] | Record<string, string> {
-  const flat = [...fields, 'm:seq', String(seq)];
+function stored(payload: string, seq: number, resp3: boolean): string[] | Record<string, string> {
+  return pairs(['m:seq', String(seq), 'v', payload], resp3);
+}
+
+/** Flat field/value pairs, or the same as an object (RESP3). */
+function pairs(flat: string[], resp3: boolean): string[] | Record<string, string> {
   if (!resp3) return flat;
   const hash: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
   return hash;
+}
+
+/** An item as stored in the first layout: one hash field per item field, `d:<name>` = the value as JSON. */
+function storedFirstLayout(
+  data: Record<string, unknown>,
+  seq: number,
+  resp3: boolean,
+): string[] | Record<string, string> {
+  const flat = ['m:seq', String(seq)];
+  for (const [name, value] of Object.entries(data)) flat.push(`d:${name}`, JSON.stringify(value));
+  return pairs(flat, resp3);
 }
 
 /** A refusal: E_INVALID_INPUT, a UsageError, a message naming the key (and field). */
@@ -79,37 +94,53 @@ describe('codec (no server)', () => {
     it('round-trips any JSON object through the hash (RESP2 and RESP3 shapes) and the payload', () => {
       fc.assert(
         fc.property(item, fc.nat(), fc.boolean(), (data, seq, resp3) => {
-          const { fields, payload } = encodeItem(data, 'k');
-          assert.equal(fields.length, 2 * Object.keys(data).length);
-          const back = decodeHash(stored(fields, seq, resp3));
+          const payload = encodeItem(data, 'k');
+          const back = decodeHash(stored(payload, seq, resp3));
           assert.deepEqual(back.data, data);
           assert.equal(back.seq, seq);
           assert.deepEqual(JSON.parse(payload), data);
         }),
       );
     });
+    it('reads items stored in the first layout (`d:<field>` fields) the same way', () => {
+      fc.assert(
+        fc.property(item, fc.nat(), fc.boolean(), (data, seq, resp3) => {
+          const back = decodeHash(storedFirstLayout(data, seq, resp3));
+          assert.deepEqual(back.data, data);
+          assert.equal(back.seq, seq);
+        }),
+      );
+    });
+    it('`v` wins over leftover `d:` fields; a `v` that is not a JSON object is refused', () => {
+      assert.deepEqual(decodeHash(['d:a', '1', 'v', '{"b":2}', 'm:seq', '3']).data, { b: 2 });
+      assert.throws(() => decodeHash(['v', '[1]', 'm:seq', '3']), /not a JSON object/);
+      assert.throws(() => decodeHash(['v', 'nope', 'm:seq', '3']));
+    });
     it('keeps the types JSON carries: 0, false, null, "", nested arrays and objects, unicode', () => {
       const data = { n: 0, f: false, z: null, s: '', a: [1, [2, { b: 'é🎉' }]], o: { p: { q: -1.5 } } };
-      const { fields } = encodeItem(data, 'k');
-      assert.deepEqual(decodeHash(stored(fields, 1, true)).data, data);
+      assert.deepEqual(decodeHash(stored(encodeItem(data, 'k'), 1, true)).data, data);
     });
-    it('a field named __proto__ stays an own field and reaches no prototype', () => {
+    it('a field named __proto__ stays an own field and reaches no prototype (both layouts)', () => {
       const data = JSON.parse('{"__proto__": {"polluted": true}, "x": 1}') as Record<string, unknown>;
-      const { fields, payload } = encodeItem(data, 'k');
-      const back = decodeHash(stored(fields, 1, false)).data;
-      assert.ok(Object.prototype.hasOwnProperty.call(back, '__proto__'));
-      assert.deepEqual(Object.getOwnPropertyDescriptor(back, '__proto__')!.value, { polluted: true });
-      assert.equal(({} as Record<string, unknown>).polluted, undefined);
-      assert.equal(Object.getPrototypeOf(back), Object.prototype);
+      const payload = encodeItem(data, 'k');
+      for (const back of [
+        decodeHash(stored(payload, 1, false)).data,
+        decodeHash(['d:__proto__', '{"polluted":true}', 'd:x', '1']).data,
+      ]) {
+        assert.ok(Object.prototype.hasOwnProperty.call(back, '__proto__'));
+        assert.deepEqual(Object.getOwnPropertyDescriptor(back, '__proto__')!.value, { polluted: true });
+        assert.equal(({} as Record<string, unknown>).polluted, undefined);
+        assert.equal(Object.getPrototypeOf(back), Object.prototype);
+      }
       assert.deepEqual(JSON.parse(payload).x, 1);
     });
-    it('ignores hash fields that are not the item’s (`d:`), `m:seq` or `m:dl`', () => {
+    it('ignores hash fields that are not the item’s (`v`, or `d:` in the first layout), `m:seq` or `m:dl`', () => {
       assert.deepEqual(decodeHash(['d:a', '1', 'x:other', 'junk', 'm:seq', '9']), {
         data: { a: 1 },
         seq: 9,
         deadline: 0,
       });
-      assert.deepEqual(decodeHash(['m:dl', '1700000000000', 'd:a', '1']), {
+      assert.deepEqual(decodeHash(['m:dl', '1700000000000', 'v', '{"a":1}', 'x', 'y']), {
         data: { a: 1 },
         seq: 0,
         deadline: 1700000000000,
@@ -178,7 +209,7 @@ describe('codec (no server)', () => {
           item,
           fc.nat(),
           (seq, key, data, deadline) => {
-            const { payload } = encodeItem(data, key);
+            const payload = encodeItem(data, key);
             const n = parseNotification(note([seq, 'ep', 5, 4, 's', encodeItemKey(key), deadline, payload]));
             assert.ok(typeof n === 'object', String(n));
             assert.equal(n.changes[0]!.key, key);
