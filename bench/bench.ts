@@ -16,6 +16,7 @@ import type { RedisClient } from '../lib/connection';
 import { cluster } from '../test/helpers/topologies';
 import { RedisServer } from '../test/helpers/redis-server';
 import { BareResp } from './bare-resp';
+import { fleetBench } from './fleet';
 import { natsSnapshot, startNats } from './nats';
 import { barChart, type ChartGroup } from './svg';
 
@@ -612,6 +613,77 @@ async function main(): Promise<void> {
     };
     await Pack.promises.destroyManager({ manager: cm });
     for (const n of c.nodes) await n.stop();
+  }
+
+  // 7. A fleet of subscriber clients (bench/fleet.ts): recovery, cold start, fan-out and idle at tens to hundreds.
+  if (section(7)) {
+    log('## 7. A fleet of subscribers');
+    log();
+    log(
+      'One collection of 10,000 items (10 fields each); N subscriber clients (each with its own connections, `Pack.createClient`) spread over 4 processes on this machine, which also runs Redis and the writer. Floors in the same run: raw node-redis 6 clients (tuned: timeout 0) reading one JSON string per item with MGET (cold start) and raw PUBLISH → message of the same JSON (fan-out). Reproduce alone: `node -r ts-node/register/transpile-only bench/fleet.ts`.',
+    );
+    log();
+    log('![Fleet](bench/charts/7-fleet.svg)');
+    log();
+    const f = await fleetBench(quick, (s) => console.log(s));
+    log(
+      '| clients | cold start | MGET floor | ratio | restart from RDB (1 s down): copies equal after Redis is back | commands / KB per client | full resyncs | `error` events per client | pub/sub cut: copies equal | commands per client |',
+    );
+    log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of f.runs) {
+      const e = r.restart.errorsPerClient;
+      log(
+        `| ${r.n} | ${(r.coldStart.collectionsMs / 1000).toFixed(2)} s | ${(r.coldStart.floorMs / 1000).toFixed(2)} s | ${(r.coldStart.collectionsMs / r.coldStart.floorMs).toFixed(2)}× | ${(r.restart.convergedMs / 1000).toFixed(2)} s | ${r.restart.commandsPerClient.toFixed(1)} / ${r.restart.kbPerClient.toFixed(1)} | ${r.restart.resyncs} | ${e.min === e.max ? e.min : `${e.min}–${e.max}`} | ${(r.pubsubCut.convergedMs / 1000).toFixed(2)} s | ${r.pubsubCut.commandsPerClient.toFixed(1)} |`,
+      );
+    }
+    log();
+    log('Fan-out, highest sustained rate until every subscriber has every update (updates/s):');
+    log();
+    log('| subscribers | collection.set → `set` | raw PUBLISH → message | ratio |');
+    log('|---:|---:|---:|---:|');
+    for (const x of f.fanout)
+      log(`| ${x.n} | ${fmt(x.collectionRate)} | ${fmt(x.rawRate)} | ${(x.collectionRate / x.rawRate).toFixed(2)}× |`);
+    log();
+    log(
+      `Idle, ${f.idle.n} clients following the collection for a while: ${fmt(f.idle.collectionsCommandsPerSecond)} commands/s reach Redis (${(f.idle.collectionsCommandsPerSecond / f.idle.n).toFixed(1)} per client per second: the periodic check is one MULTI round trip per client per \`syncInterval\`, 1 s by default); the clients' processes use ${f.idle.collectionsCpuPercent.toFixed(1)} % of a core (raw subscribers: ${f.idle.rawCpuPercent.toFixed(1)} %).`,
+    );
+    log();
+    charts['7-fleet'] = barChart({
+      title: 'Fleet: cold start next to the MGET floor (s, lower is better)',
+      groups: f.runs.map((r) => ({
+        label: `${r.n} clients`,
+        bars: [
+          { name: 'collections (subscribe)', value: r.coldStart.collectionsMs / 1000 },
+          { name: 'MGET floor', value: r.coldStart.floorMs / 1000 },
+        ],
+      })),
+      digits: 2,
+    });
+    const big = f.runs[f.runs.length - 1]!;
+    targets.push(
+      {
+        target: `fleet: copies equal within 1.5 s of a restart (N=${big.n})`,
+        value: `${(big.restart.convergedMs / 1000).toFixed(2)} s`,
+        met: big.restart.convergedMs <= 1500,
+      },
+      {
+        target: `fleet: cold start ≤ 1.5× the MGET floor (N=${big.n})`,
+        value: `${(big.coldStart.collectionsMs / big.coldStart.floorMs).toFixed(2)}×`,
+        met: big.coldStart.collectionsMs <= 1.5 * big.coldStart.floorMs,
+      },
+      {
+        target: '≤ 3 `error` events per client per outage',
+        value: `${Math.max(...f.runs.map((r) => r.restart.errorsPerClient.max))}`,
+        met: Math.max(...f.runs.map((r) => r.restart.errorsPerClient.max)) <= 3,
+      },
+    );
+    const f100 = f.fanout.find((x) => x.n === 100) ?? f.fanout[f.fanout.length - 1]!;
+    targets.push({
+      target: `fleet: fan-out ≥ 0.7× raw PUBLISH (N=${f100.n})`,
+      value: `${(f100.collectionRate / f100.rawRate).toFixed(2)}×`,
+      met: f100.collectionRate >= 0.7 * f100.rawRate,
+    });
+    results.fleet = f;
   }
 
   log('## Targets');
