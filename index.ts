@@ -53,12 +53,15 @@ export type {
   ClientOptions,
   CollectionEvent,
   CollectionEvents,
+  CollectionStatus,
+  CollectionStats,
+  StatusEvents,
   ClientEvents,
   ChangeInfo,
   EventSource,
   Listener,
 } from './lib/facade-types';
-export type { Replica, ChangeType } from './lib/collections/replica';
+export type { Replica, ChangeType, ReplicaStatus, ReplicaStats } from './lib/collections/replica';
 export type { LegacyClient, LegacyMulti } from './lib/legacy';
 export type { Manager, UnexpectedFailure, RedisClient } from './lib/connection';
 export type { Connection, ErrorReport, BadConnectionReport } from './lib/shared';

@@ -33,6 +33,37 @@ export type CollectionEvents<T> = {
   delete: ChangeArgs<T>;
 };
 
+/**
+ * How far a collection's local copy can be trusted:
+ * - `'loading'`: not subscribed, or `subscribe()` has not loaded the copy yet;
+ * - `'live'`: the copy confirmed with Redis that it holds what Redis holds, recently (see the README's "Freshness");
+ * - `'stale'`: for longer than `syncInterval` it could not confirm it (Redis unreachable, the pub/sub connection
+ *   lost, a catch-up failing). It keeps its last contents and becomes `'live'` again once it has caught up.
+ */
+export type CollectionStatus = 'loading' | 'live' | 'stale';
+
+/** A collection's counters (`collection.stats()`). All zero before the copy is loaded. */
+export interface CollectionStats {
+  /** Items in the local copy. */
+  items: number;
+  /** The collection's sequence number the copy holds: the revision of its latest change. */
+  revision: number;
+  /** Catch-ups run since `subscribe()` (each one round trip, or a full resync). */
+  catchUps: number;
+  /** Full resyncs after the first load (the change log could not bring the copy up to date). */
+  resyncs: number;
+  /** Channel messages refused (malformed, forged, or not continuing the copy's chain). */
+  rejectedMessages: number;
+  /** When the copy last confirmed it held what Redis held (epoch ms, this process's clock); 0 for never. */
+  lastSyncAt: number;
+}
+
+/** The status event of a collection. */
+export type StatusEvents = {
+  /** The copy's status changed (`'live'` once loaded, `'stale'`, `'live'` again…). Fired once per change. */
+  status: [status: CollectionStatus];
+};
+
 /** A client's events and the arguments their listeners get. */
 export type ClientEvents = {
   /**
@@ -75,7 +106,9 @@ export interface EventSource<E extends EventMap> {
 }
 
 /** A replicated collection: write with `set`/`del`, follow with `on(...)` + `subscribe()`, read the local copy. */
-export interface Collection<T extends object = Record<string, unknown>> extends EventSource<CollectionEvents<T>> {
+export interface Collection<T extends object = Record<string, unknown>> extends EventSource<
+  CollectionEvents<T> & StatusEvents
+> {
   /** The database this collection belongs to. */
   readonly database: string;
   /** The collection's name. */
@@ -100,6 +133,14 @@ export interface Collection<T extends object = Record<string, unknown>> extends 
   keys(): string[];
   /** How many items the local copy holds. */
   readonly size: number;
+  /**
+   * `'loading'` until `subscribe()` has loaded the copy (and again after `unsubscribe()`), then `'live'`, or
+   * `'stale'` while the copy has been unable to confirm it holds what Redis holds for longer than `syncInterval`.
+   * `on('status', (status) => …)` hears every change.
+   */
+  readonly status: CollectionStatus;
+  /** The copy's counters: `{ items, revision, catchUps, resyncs, rejectedMessages, lastSyncAt }`. */
+  stats(): CollectionStats;
 }
 
 /** A namespace of collections. */

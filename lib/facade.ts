@@ -17,7 +17,10 @@ import type {
   Collection,
   CollectionEvent,
   CollectionEvents,
+  CollectionStats,
+  CollectionStatus,
   Database,
+  StatusEvents,
   MemisClient,
 } from './facade-types';
 import { timerDelay } from './collections/expiry-heap';
@@ -31,7 +34,15 @@ const { createManager, getConnection, setItem, deleteItem, subscribeCollection, 
   Object.entries(machines).map(([k, m]) => [k, m.call]),
 ) as { [K in keyof typeof machines]: (typeof machines)[K]['call'] };
 
-export type { ClientOptions, Collection, CollectionEvent, Database, MemisClient } from './facade-types';
+export type {
+  ClientOptions,
+  Collection,
+  CollectionEvent,
+  CollectionStats,
+  CollectionStatus,
+  Database,
+  MemisClient,
+} from './facade-types';
 
 /** The machines the facade calls. */
 type FacadeMachine =
@@ -228,10 +239,10 @@ export class FacadeDatabase implements Database {
 
 /** The collection behind the `Collection` interface. */
 export class FacadeCollection<T extends object = Record<string, unknown>>
-  extends Emitter<CollectionEvents<T>>
+  extends Emitter<CollectionEvents<T> & StatusEvents>
   implements Collection<T>
 {
-  protected readonly eventNames = ['set', 'expire', 'delete'] as const;
+  protected readonly eventNames = ['set', 'expire', 'delete', 'status'] as const;
   protected readonly emitterKind = 'collection';
   #replica: Replica | undefined;
   #subscribing: Promise<void> | undefined;
@@ -293,12 +304,17 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
           onTrouble: (err) => {
             if (!stale()) this.client.report(err);
           },
+          onStatus: (status) => {
+            // The first `live` is announced below, once the copy is this collection's.
+            if (!stale() && this.#replica) this.emit('status', status);
+          },
         });
         if (stale()) {
           await subscription.end();
           continue;
         }
         this.#replica = subscription;
+        this.emit('status', subscription.status);
         return;
       } catch (err) {
         if (stale()) continue;
@@ -391,6 +407,18 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   /** How many items the local copy holds. */
   get size(): number {
     return this.#replica?.size ?? 0;
+  }
+
+  /** `'loading'` until the copy is loaded (and after `unsubscribe()`), then `'live'` or `'stale'`. */
+  get status(): CollectionStatus {
+    return this.#replica?.status ?? 'loading';
+  }
+
+  /** The copy's counters; all zero before it is loaded. */
+  stats(): CollectionStats {
+    return (
+      this.#replica?.stats() ?? { items: 0, revision: 0, catchUps: 0, resyncs: 0, rejectedMessages: 0, lastSyncAt: 0 }
+    );
   }
 
   /** @internal The live replica, for tests and tools. */

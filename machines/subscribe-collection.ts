@@ -7,7 +7,7 @@ import {
 } from '../lib/connection';
 import { collectionKeys } from '../lib/collections/codec';
 import { redisReason } from '../lib/collections/errors';
-import { Replica, type ChangeHandler, type TroubleHandler } from '../lib/collections/replica';
+import { Replica, type ChangeHandler, type ReplicaStatus, type TroubleHandler } from '../lib/collections/replica';
 import { redisStore } from '../lib/collections/store';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
 import { coded, ErrorCodes, invalidInput } from '../lib/errors';
@@ -50,6 +50,13 @@ export default defineMachine('subscribe-collection', {
       description: 'Called with an Error when a catch-up fails (it is retried); without it such errors are ignored.',
       example: '->',
     }),
+    onStatus: optional<(status: ReplicaStatus) => void>({
+      friendlyName: 'On status',
+      description:
+        'Called with `live` once the copy is loaded, `stale` when it has not been able to confirm it holds what Redis ' +
+        'holds for longer than syncInterval (a connection down, a catch-up failing), `live` again once it caught up.',
+      example: '->',
+    }),
     syncInterval: defaulted<number>(1000, {
       friendlyName: 'Sync interval (ms)',
       description: 'How often the copy checks Redis for changes it may have missed.',
@@ -60,7 +67,8 @@ export default defineMachine('subscribe-collection', {
     success: exit<{ subscription: Replica }>({
       description: 'The copy is loaded and being kept up to date.',
       outputFriendlyName: 'Report',
-      outputDescription: 'The `subscription` property is the live copy: get(key), keysList(), size, end().',
+      outputDescription:
+        'The `subscription` property is the live copy: get(key), keysList(), size, status, stats(), end().',
       outputExample: { subscription: '===' },
     }),
     failed: failedExit('The copy could not be loaded (Redis refused the snapshot); nothing is left subscribed.'),
@@ -75,6 +83,8 @@ export default defineMachine('subscribe-collection', {
     if (typeof inputs.onChange !== 'function') throw invalidInput('`onChange` must be a function.');
     if (inputs.onTrouble !== undefined && typeof inputs.onTrouble !== 'function')
       throw invalidInput('If provided, `onTrouble` must be a function.');
+    if (inputs.onStatus !== undefined && typeof inputs.onStatus !== 'function')
+      throw invalidInput('If provided, `onStatus` must be a function.');
     if (typeof inputs.syncInterval !== 'number' || !(inputs.syncInterval >= 10))
       throw invalidInput('`syncInterval` must be a number of milliseconds, 10 or more.');
     const keys = collectionKeys(inputs.database, inputs.collection);
@@ -84,7 +94,7 @@ export default defineMachine('subscribe-collection', {
       store,
       inputs.onChange,
       inputs.onTrouble ?? (() => undefined),
-      { syncInterval: inputs.syncInterval, name },
+      { syncInterval: inputs.syncInterval, name, onStatus: inputs.onStatus },
       (kind, message, cause) =>
         kind === 'rejected'
           ? coded(ErrorCodes.BAD_NOTIFICATION, redact(message))

@@ -16,6 +16,10 @@
  * - Periodic check (every `syncInterval`): the meta and the log entry at the copy's position; a different epoch,
  *   a lower sequence number or a different stamp (state went backwards, a forgery) starts a catch-up at once;
  *   being behind on two checks in a row (not just in-flight messages) too.
+ * - Status: `loading` until the first snapshot is in, then `live`. Anything that keeps the copy from confirming it
+ *   holds what Redis holds (a connection down, a check unanswered or failed, a catch-up wanted or failing, no
+ *   confirmation for two intervals) starts a doubt; a doubt that lasts longer than `syncInterval` makes the copy
+ *   `stale`, and the next confirmation with both connections up makes it `live` again.
  * - Expiry: deadlines are absolute, on Redis's clock (its `TIME`, measured against ours on every round trip). An
  *   item whose deadline passed is never announced as `set`; when its deadline comes, the copy asks Redis whether
  *   a newer write exists before announcing `expire`.
@@ -53,11 +57,16 @@ const MIN_BACKOFF_MS = 50;
 /** Items whose expiry is confirmed with Redis per round trip. */
 const EXPIRY_BATCH = 1000;
 
+/** Whether a copy can vouch for what it holds: see the module comment. */
+export type ReplicaStatus = 'loading' | 'live' | 'stale';
+
 export interface ReplicaOptions {
   /** How often (ms) the copy checks the collection in Redis, to catch a lost or forged notification. */
   syncInterval: number;
   /** A name for messages (`database/collection`). */
   name: string;
+  /** Called on every change of `status` (not for the initial `loading`). */
+  onStatus?: (status: ReplicaStatus) => void;
 }
 
 /** Counters of a copy. */
@@ -102,6 +111,14 @@ export class Replica {
   #lastRejectReport = 0;
   #unreportedRejects = 0;
   readonly #stats = { catchUps: 0, resyncs: 0, rejectedMessages: 0, lastSyncAt: 0 };
+  #status: ReplicaStatus = 'loading';
+  /** When the current doubt began (ms since epoch), 0 when there is none. */
+  #doubtSince = 0;
+  #staleTimer: NodeJS.Timeout | undefined;
+  /** When the periodic check in flight was sent, 0 when none is. */
+  #checkSentAt = 0;
+  /** When the check that saw `#suspect` was sent. */
+  #suspectAt = 0;
   readonly #listener = (message: string) => this.#onMessage(message);
 
   constructor(
@@ -130,7 +147,13 @@ export class Replica {
       () => {
         if (this.#wanted) this.#requestCatchUp();
       },
+      () => this.#doubt(),
     );
+    // Live once loaded; a doubt that began while loading (a connection lost meanwhile) counts from its start.
+    const since = this.#doubtSince;
+    this.#doubtSince = 0;
+    this.#setStatus('live');
+    if (since !== 0) this.#doubt(since);
     this.#pollTimer = setInterval(() => void this.#poll(), timerDelay(this.options.syncInterval));
     this.#pollTimer.unref();
     this.#drain();
@@ -143,7 +166,8 @@ export class Replica {
     clearInterval(this.#pollTimer);
     clearTimeout(this.#expiryTimer);
     clearTimeout(this.#retryTimer);
-    this.#expiryTimer = this.#retryTimer = undefined;
+    clearTimeout(this.#staleTimer);
+    this.#expiryTimer = this.#retryTimer = this.#staleTimer = undefined;
     this.#heap.clear();
     this.#pending = [];
     this.store.unwatch();
@@ -167,6 +191,10 @@ export class Replica {
   /** Full resyncs done after the first load. */
   get resyncs(): number {
     return this.#stats.resyncs;
+  }
+  /** `loading` until the first snapshot is in; then `live`, or `stale` while it cannot confirm what it holds. */
+  get status(): ReplicaStatus {
+    return this.#status;
   }
   stats(): ReplicaStats {
     return { items: this.#items.size, revision: this.#seq, ...this.#stats };
@@ -420,6 +448,7 @@ export class Replica {
   #requestCatchUp(): void {
     if (this.#ended) return;
     this.#wanted = true;
+    this.#doubt();
     if (this.#syncing || this.#retryTimer) return;
     if (this.#backoff === 0) return void this.#runCatchUp();
     this.#retryTimer = setTimeout(() => {
@@ -458,6 +487,7 @@ export class Replica {
         );
       this.#failing = true;
       this.#wanted = true;
+      this.#doubt();
     } finally {
       this.#syncing = false;
     }
@@ -555,9 +585,46 @@ export class Replica {
     }
   }
 
-  #confirmed(): void {
+  /** The copy holds what Redis held at `at` (default: now). */
+  #confirmed(at = Date.now()): void {
     this.#suspect = undefined;
-    this.#stats.lastSyncAt = Date.now();
+    this.#stats.lastSyncAt = Math.max(this.#stats.lastSyncAt, at);
+    // Without the subscriber, changes after this moment would go unnoticed until the next check: still in doubt.
+    if (this.#ended || this.#wanted || this.store.subscriberReady === false) return;
+    this.#doubtSince = 0;
+    clearTimeout(this.#staleTimer);
+    this.#staleTimer = undefined;
+    if (this.#status !== 'loading') this.#setStatus('live');
+  }
+
+  /**
+   * Something keeps the copy from confirming what it holds (since `since`, default now). A doubt that lasts
+   * longer than `syncInterval` makes the copy `stale`.
+   */
+  #doubt(since = Date.now()): void {
+    if (this.#ended) return;
+    if (this.#doubtSince !== 0 && this.#doubtSince <= since) return;
+    this.#doubtSince = since;
+    if (this.#status === 'loading') return; // start() sets the status once loaded
+    clearTimeout(this.#staleTimer);
+    this.#staleTimer = setTimeout(
+      () => {
+        this.#staleTimer = undefined;
+        if (this.#doubtSince !== 0 && !this.#ended) this.#setStatus('stale');
+      },
+      timerDelay(since + this.options.syncInterval - Date.now()),
+    );
+    this.#staleTimer.unref();
+  }
+
+  #setStatus(status: ReplicaStatus): void {
+    if (this.#status === status || this.#ended) return;
+    this.#status = status;
+    try {
+      this.options.onStatus?.(status);
+    } catch (err) {
+      this.#report(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /**
@@ -627,12 +694,24 @@ export class Replica {
 
   /** The periodic check. */
   async #poll(): Promise<void> {
-    if (this.#syncing || this.#ended) return;
-    if (!this.store.ready) return; // its `ready` asks for a catch-up when one is wanted
+    if (this.#ended) return;
+    const now = Date.now();
+    const interval = this.options.syncInterval;
+    // Not confirmed for two intervals (whatever the reason): in doubt since one interval after the last one.
+    if (now - this.#stats.lastSyncAt > 2 * interval) this.#doubt(this.#stats.lastSyncAt + interval);
+    if (this.store.subscriberReady === false) this.#doubt();
+    if (this.#checkSentAt !== 0) {
+      // The last check is still unanswered (a server that stopped answering): in doubt since it was sent.
+      if (now - this.#checkSentAt >= interval) this.#doubt(this.#checkSentAt);
+      return;
+    }
+    if (this.#syncing) return;
+    if (!this.store.ready) return this.#doubt(); // its `ready` asks for a catch-up when one is wanted
     if (this.#wanted || this.#pending.length > 0) return this.#requestCatchUp();
+    const sentAt = (this.#checkSentAt = now);
     try {
-      const sentAt = Date.now();
       const c = await this.store.check(this.#seq);
+      this.#checkSentAt = 0;
       if (this.#syncing || this.#ended) return;
       this.#clock(c.clock, sentAt);
       if (c.epoch !== this.#epoch || c.seq < this.#seq) {
@@ -647,10 +726,15 @@ export class Replica {
       } else if (this.#suspect !== undefined && this.#seq < this.#suspect) {
         this.#requestCatchUp(); // behind on two checks in a row: not just messages in flight
       } else {
+        // Caught up with what the previous check saw (if any): the copy held all of it by now.
+        if (this.#suspect !== undefined) this.#confirmed(this.#suspectAt);
         this.#suspect = c.seq;
+        this.#suspectAt = sentAt;
       }
     } catch {
       // Redis unreachable: the reconnect (`ready`) triggers a catch-up.
+      this.#checkSentAt = 0;
+      this.#doubt();
     }
   }
 }

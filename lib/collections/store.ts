@@ -46,10 +46,15 @@ export interface CheckReply {
 export interface ReplicaStore {
   /** Whether the command connection can take commands now (a catch-up waits for it otherwise). */
   readonly ready: boolean;
+  /** Whether the subscriber connection is up (undefined: not known, taken as up). */
+  readonly subscriberReady?: boolean;
   subscribe(listener: (message: string) => void): Promise<void>;
   unsubscribe(listener: (message: string) => void): Promise<void>;
-  /** Calls `onSubscriberReady` after the subscriber reconnected, `onCommandReady` after the command connection did. */
-  watch(onSubscriberReady: () => void, onCommandReady: () => void): void;
+  /**
+   * Calls `onSubscriberReady` after the subscriber reconnected, `onCommandReady` after the command connection did,
+   * `onLost` as soon as either of them dropped.
+   */
+  watch(onSubscriberReady: () => void, onCommandReady: () => void, onLost?: () => void): void;
   unwatch(): void;
   snapshotHead(): Promise<SnapshotHead>;
   /** The HGETALL pairs of these (encoded) members, in order. */
@@ -82,11 +87,15 @@ export function redisStore(
 ): ReplicaStore {
   let onSub: (() => void) | undefined;
   let onCmd: (() => void) | undefined;
+  let onDrop: (() => void) | undefined;
   const raise = (c: RedisClient) => c.setMaxListeners(c.getMaxListeners() + 1);
   const lower = (c: RedisClient) => c.setMaxListeners(Math.max(10, c.getMaxListeners() - 1));
   return {
     get ready() {
       return command.isReady;
+    },
+    get subscriberReady() {
+      return subscriber.isReady;
     },
     subscribe: (listener) =>
       bounded(
@@ -100,25 +109,38 @@ export function redisStore(
         : subscriber.unsubscribe(keys.channel, listener);
       await bounded(subscriber, off).catch(() => undefined);
     },
-    watch(onSubscriberReady, onCommandReady) {
-      // Every replica on a shared connection listens for its `ready`: raise the limit as they come.
+    watch(onSubscriberReady, onCommandReady, onLost) {
+      // Every replica on a shared connection listens for its `ready` and `reconnecting`: raise the limit as they come.
       onSub = onSubscriberReady;
       onCmd = onCommandReady;
+      onDrop = onLost;
+      raise(subscriber);
       raise(subscriber);
       subscriber.on('ready', onSub);
-      if (command !== subscriber) raise(command);
+      if (onDrop) subscriber.on('reconnecting', onDrop);
+      if (command !== subscriber) {
+        raise(command);
+        raise(command);
+      }
       command.on('ready', onCmd);
+      if (onDrop && command !== subscriber) command.on('reconnecting', onDrop);
     },
     unwatch() {
       if (onSub) {
         subscriber.off('ready', onSub);
+        if (onDrop) subscriber.off('reconnecting', onDrop);
+        lower(subscriber);
         lower(subscriber);
       }
       if (onCmd) {
         command.off('ready', onCmd);
-        if (command !== subscriber) lower(command);
+        if (onDrop) command.off('reconnecting', onDrop);
+        if (command !== subscriber) {
+          lower(command);
+          lower(command);
+        }
       }
-      onSub = onCmd = undefined;
+      onSub = onCmd = onDrop = undefined;
     },
     async snapshotHead() {
       const [meta, members, clock] = (await bounded(
