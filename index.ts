@@ -58,6 +58,7 @@ export type {
   StatusEvents,
   ClientEvents,
   ChangeInfo,
+  Entry,
   EventSource,
   Listener,
 } from './lib/facade-types';

@@ -18,6 +18,24 @@ export interface ChangeInfo {
   database: string;
   /** The collection's name. */
   collection: string;
+  /**
+   * The revision of `data`: for `set` the item's new revision, for `delete` and `expire` the revision of the last
+   * copy held. Revisions are the collection's sequence numbers: they only grow, so a larger one is a later write.
+   */
+  revision: number;
+}
+
+/** An item of the local copy with its revision and deadline (`collection.entry(key)`). */
+export interface Entry<T> {
+  /** The item's contents. */
+  data: T;
+  /**
+   * The item's revision: the collection's sequence number at its last write. It grows with every write of the
+   * item; pass it as `ifRevision` to write only if nobody wrote the item since.
+   */
+  revision: number;
+  /** When the item expires: epoch milliseconds on Redis's clock, or `null` without a TTL. */
+  expiresAt: number | null;
 }
 
 /** The arguments of every collection listener. */
@@ -121,14 +139,20 @@ export interface Collection<T extends object = Record<string, unknown>> extends 
   /** Stop following; the local copy is dropped. */
   unsubscribe(): Promise<void>;
   /**
-   * Write an item (a plain object of JSON values) with an optional TTL in seconds. Resolves once Redis has it;
-   * rejects with an error naming the key for data it cannot store, or when Redis is unreachable or refuses.
+   * Write an item (a plain object of JSON values) with an optional TTL in seconds. Resolves once Redis has it,
+   * with the item's new revision; rejects with an error naming the key for data it cannot store, or when Redis is
+   * unreachable or refuses.
    */
-  set(key: string, data: T, ttl?: number): Promise<void>;
+  set(key: string, data: T, ttl?: number): Promise<number>;
   /** Delete an item. Resolves with whether there was one. */
   del(key: string): Promise<boolean>;
   /** The local copy of an item (after `subscribe()`), or undefined. */
   get(key: string): T | undefined;
+  /**
+   * The local copy of an item with its revision and deadline (after `subscribe()`), or undefined. The revision is
+   * the one to pass as `ifRevision` for a read-modify-write.
+   */
+  entry(key: string): Entry<T> | undefined;
   /** The item keys in the local copy. */
   keys(): string[];
   /** How many items the local copy holds. */

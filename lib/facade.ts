@@ -20,6 +20,7 @@ import type {
   CollectionStats,
   CollectionStatus,
   Database,
+  Entry,
   StatusEvents,
   MemisClient,
 } from './facade-types';
@@ -298,8 +299,8 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
           database: this.database,
           collection: this.name,
           syncInterval: this.client.options.syncInterval,
-          onChange: (type, key, data) => {
-            if (!stale()) this.#emit(type, key, data as T);
+          onChange: (type, key, data, revision) => {
+            if (!stale()) this.#emit(type, key, data as T, revision);
           },
           onTrouble: (err) => {
             if (!stale()) this.client.report(err);
@@ -324,9 +325,9 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     }
   }
 
-  #emit(type: CollectionEvent, key: string, data: T): void {
+  #emit(type: CollectionEvent, key: string, data: T, revision: number): void {
     if (this.listenerCount(type) === 0) return;
-    this.emit(type, key, data, { event: type, database: this.database, collection: this.name });
+    this.emit(type, key, data, { event: type, database: this.database, collection: this.name, revision });
   }
 
   /** Stop following; the local copy is dropped. Once it resolves, no listener of this collection is called. */
@@ -340,16 +341,17 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   }
 
   /**
-   * Write an item (a plain object) with an optional TTL in seconds. Resolves once Redis has it; rejects with a
+   * Write an item (a plain object) with an optional TTL in seconds. Resolves once Redis has it, with the item's
+   * new revision; rejects with a
    * clear error for data that is not a plain object of JSON values, or when Redis is unreachable or refuses.
    * Never an unhandled rejection: a caller that does not handle the promise gets the error on the client's
    * `error` event instead.
    */
-  set(key: string, data: T, ttl?: number): Promise<void> {
+  set(key: string, data: T, ttl?: number): Promise<number> {
     return this.client.settle(this.#set(key, data, ttl));
   }
 
-  async #set(key: string, data: T, ttl?: number): Promise<void> {
+  async #set(key: string, data: T, ttl?: number): Promise<number> {
     // Checked before connecting too, so refused data fails the same way whether or not Redis is reachable.
     assertPlainObject(data, key);
     let connection: Connection;
@@ -360,7 +362,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
       throw this.client.closed ? quitFirst(what) : failure(err, what, true);
     }
     try {
-      await setItem({
+      const { seq } = await setItem({
         connection,
         database: this.database,
         collection: this.name,
@@ -368,6 +370,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         data: data as Record<string, unknown>,
         ttl,
       });
+      return seq;
     } catch (err) {
       const what = `set "${key}" in ${this.database}/${this.name}`;
       throw this.client.closed ? quitFirst(what) : failure(err, what);
@@ -397,6 +400,12 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   /** The local copy of an item (after `subscribe()`), or undefined. */
   get(key: string): T | undefined {
     return this.#replica?.get(key) as T | undefined;
+  }
+
+  /** The local copy of an item with its revision and deadline (after `subscribe()`), or undefined. */
+  entry(key: string): Entry<T> | undefined {
+    const e = this.#replica?.entry(key);
+    return e && { data: e.data as T, revision: e.revision, expiresAt: e.deadline > 0 ? e.deadline : null };
   }
 
   /** The keys in the local copy. */

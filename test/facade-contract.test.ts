@@ -25,11 +25,12 @@ describe('facade events', () => {
       .on('set', removedListener)
       .off('set', removedListener);
     await c.subscribe();
-    await c.set('a', { n: 1 });
-    await c.set('b', { n: 2 });
+    const ra = await c.set('a', { n: 1 });
+    const rb = await c.set('b', { n: 2 });
     await until(() => calls.length === 2, 'two sets');
     assert.equal(calls[0]!.self, c);
-    assert.deepEqual(calls[0]!.info, { event: 'set', database: 'contract', collection: 'c' });
+    assert.deepEqual(calls[0]!.info, { event: 'set', database: 'contract', collection: 'c', revision: ra });
+    assert.equal(calls[1]!.info.revision, rb);
     assert.deepEqual(onceCalls, ['a']);
     assert.deepEqual(removed, []);
     assert.equal(c.listenerCount('set'), 1);

@@ -29,8 +29,11 @@ import { ExpiryHeap, timerDelay } from './expiry-heap';
 import type { ReplicaStore } from './store';
 
 export type ChangeType = 'set' | 'delete' | 'expire';
-/** Called for every change of the copy. `data` is the new contents (`set`) or the last copy held. */
-export type ChangeHandler = (type: ChangeType, key: string, data: Record<string, unknown>) => void;
+/**
+ * Called for every change of the copy. `data` is the new contents (`set`) or the last copy held (`delete`,
+ * `expire`); `revision` is the revision of `data` (the sequence number of the write that stored it).
+ */
+export type ChangeHandler = (type: ChangeType, key: string, data: Record<string, unknown>, revision: number) => void;
 /** Called for trouble that does not stop the replica (a failed catch-up is retried). */
 export type TroubleHandler = (err: Error) => void;
 
@@ -120,6 +123,8 @@ export class Replica {
   /** When the check that saw `#suspect` was sent. */
   #suspectAt = 0;
   readonly #listener = (message: string) => this.#onMessage(message);
+  /** Events held back while a write of several changes (a batch) is applied, announced once all of it is. */
+  #held: Array<[ChangeType, string, Record<string, unknown>, number]> | undefined;
 
   constructor(
     private readonly store: ReplicaStore,
@@ -261,16 +266,35 @@ export class Replica {
     }
     this.#seq = n.seq;
     this.#t = n.t;
-    for (const c of n.changes) {
-      if (this.#ended) return;
-      const held = this.#items.get(c.key);
-      if (held && held.seq >= n.seq) continue;
-      if (c.op === 'd') {
-        if (held) this.#remove(c.key, 'delete', held);
-      } else if (c.deadline > 0 && c.deadline <= this.#redisNow()) {
-        if (held) this.#remove(c.key, 'expire', held); // written already expired (a delayed message)
-      } else {
-        this.#put(c.key, c.data!, n.seq, c.deadline, held);
+    this.#asOneStep(() => {
+      for (const c of n.changes) {
+        const held = this.#items.get(c.key);
+        if (held && held.seq >= n.seq) continue;
+        if (c.op === 'd') {
+          if (held) this.#remove(c.key, 'delete', held);
+        } else if (c.deadline > 0 && c.deadline <= this.#redisNow()) {
+          if (held) this.#remove(c.key, 'expire', held); // written already expired (a delayed message)
+        } else {
+          this.#put(c.key, c.data!, n.seq, c.deadline, held);
+        }
+      }
+    });
+  }
+
+  /**
+   * Apply several changes as one step: listeners hear of them only once the copy holds all of them, so a listener
+   * told of one change of a batch already reads every item of that batch in its new state.
+   */
+  #asOneStep(apply: () => void): void {
+    const outer = this.#held;
+    const held: NonNullable<typeof outer> = outer ?? [];
+    this.#held = held;
+    try {
+      apply();
+    } finally {
+      if (!outer) {
+        this.#held = undefined;
+        for (const [type, key, data, revision] of held) this.#emit(type, key, data, revision);
       }
     }
   }
@@ -335,10 +359,14 @@ export class Replica {
     }
   }
 
-  #emit(type: 'set' | 'delete' | 'expire', key: string, data: Record<string, unknown>): void {
+  #emit(type: ChangeType, key: string, data: Record<string, unknown>, revision: number): void {
     if (this.#ended) return;
+    if (this.#held) {
+      this.#held.push([type, key, data, revision]);
+      return;
+    }
     try {
-      this.onChange(type, key, data);
+      this.onChange(type, key, data, revision);
     } catch (err) {
       this.#report(err instanceof Error ? err : new Error(String(err)));
     }
@@ -353,7 +381,7 @@ export class Replica {
       held.deadline = deadline;
     } else {
       this.#items.set(key, { data, seq, deadline });
-      this.#emit('set', key, data);
+      this.#emit('set', key, data, seq);
     }
     if (deadline > 0) this.#heap.set(key, deadline);
     else this.#heap.delete(key);
@@ -363,7 +391,7 @@ export class Replica {
   #remove(key: string, type: 'delete' | 'expire', held: Entry): void {
     this.#items.delete(key);
     this.#heap.delete(key);
-    this.#emit(type, key, held.data);
+    this.#emit(type, key, held.data, held.seq);
   }
 
   #redisNow(): number {
@@ -543,32 +571,35 @@ export class Replica {
       }
       productive = true;
       const now = this.#redisNow();
-      for (const [encoded, pairs] of r.items) {
-        if (this.#ended) return productive;
-        const key = decodeItemKey(encoded);
-        if (key === undefined) continue;
-        const held = this.#items.get(key);
-        if (pairs.length === 0) {
-          if (held) {
-            const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
-            this.#remove(key, expired ? 'expire' : 'delete', held);
+      // The page's changes (a batch among them) reach listeners once the copy holds all of them.
+      this.#asOneStep(() => {
+        for (const [encoded, pairs] of r.items) {
+          const key = decodeItemKey(encoded);
+          if (key === undefined) continue;
+          const held = this.#items.get(key);
+          if (pairs.length === 0) {
+            if (held) {
+              const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
+              this.#remove(key, expired ? 'expire' : 'delete', held);
+            }
+            continue;
           }
-          continue;
+          let item;
+          try {
+            item = decodeHash(pairs);
+          } catch {
+            this.#stats.rejectedMessages++;
+            continue; // not written by this pack; a resync would read it the same way
+          }
+          if (held && held.seq >= item.seq) continue;
+          if (item.deadline > 0 && item.deadline <= now) {
+            if (held) this.#remove(key, 'expire', held);
+            continue;
+          }
+          this.#put(key, item.data, item.seq, item.deadline, held);
         }
-        let item;
-        try {
-          item = decodeHash(pairs);
-        } catch {
-          this.#stats.rejectedMessages++;
-          continue; // not written by this pack; a resync would read it the same way
-        }
-        if (held && held.seq >= item.seq) continue;
-        if (item.deadline > 0 && item.deadline <= now) {
-          if (held) this.#remove(key, 'expire', held);
-          continue;
-        }
-        this.#put(key, item.data, item.seq, item.deadline, held);
-      }
+      });
+      if (this.#ended) return productive;
       const last = entries[entries.length - 1] as Exclude<(typeof entries)[number], string>;
       this.#seq = last.seq;
       this.#t = last.t;
