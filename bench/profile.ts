@@ -1,6 +1,7 @@
 /**
  * Profile one contender of the cache round trip: `node --cpu-prof -r ts-node/register/transpile-only
- * bench/profile.ts <promises|tuned|bare|runner|near> <concurrency> <seconds> [out.cpuprofile]`, then
+ * bench/profile.ts <promises|tuned|bare|runner|near|near-rh|tuned-rh> <concurrency> <seconds> [out.cpuprofile]`
+ * (`-rh`: the read-heavy workload of bench section 3, 90 % reads of 1,000 hot keys), then
  * `node -r ts-node/register/transpile-only bench/top.ts <file>` for the top functions' shares (self time). With an output file the V8 profiler (the one
  * `--cpu-prof` drives) is started through the inspector just before the measured loop and stopped after it, so the
  * shares are those of the steady state, not of ts-node compiling at start-up.
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   const value = { id: 42, name: 'Ada Lovelace', tags: ['math', 'engines'], active: true };
   const { manager } = await Pack.promises.createManager({
     connectionString: url,
-    meta: who === 'near' ? { nearCache: true } : {},
+    meta: who.startsWith('near') ? { nearCache: true } : {},
   });
   const { connection } = await Pack.promises.getConnection({ manager });
   const tuned = createClient({ url, commandOptions: { timeout: 0 } });
@@ -45,8 +46,34 @@ async function main(): Promise<void> {
       JSON.parse((await bare.send(['GET', key])) as string);
     },
   };
+  const small = value;
+  const HOT = 1000;
+  const readHeavy = (
+    read: (k: string) => Promise<unknown>,
+    write: (k: string) => Promise<unknown>,
+  ): ((key: string) => Promise<unknown>) => {
+    const keys = Array.from({ length: HOT }, (_, i) => `hot:${i}`);
+    const seeds = new Map<string, number>();
+    return (key) => {
+      // The same deterministic mix as bench section 3, one sequence per worker.
+      let x = seeds.get(key) ?? Number(key.slice(key.lastIndexOf(':') + 1)) * 2654435761 + 1;
+      x = (x * 1103515245 + 12345) & 0x7fffffff;
+      seeds.set(key, x);
+      const k = keys[x % HOT]!;
+      return (x >> 10) % 10 === 0 ? write(k) : read(k);
+    };
+  };
+  ops['near-rh'] = readHeavy(
+    (key) => Pack.promises.getCachedValue({ connection, key }),
+    (key) => Pack.promises.cacheValue({ connection, key, value: small }),
+  );
+  ops['tuned-rh'] = readHeavy(
+    async (k) => JSON.parse((await tuned.get(k)) as string),
+    (k) => tuned.set(k, JSON.stringify(small)),
+  );
+  if (who.endsWith('-rh')) for (let i = 0; i < HOT; i++) await tuned.set(`hot:${i}`, JSON.stringify(small));
   const op = ops[who]!;
-  for (let i = 0; i < 2000; i++) await op('warm');
+  for (let i = 0; i < 2000; i++) await op('warm:0');
   const session = new Session();
   if (out) {
     session.connect();

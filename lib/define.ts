@@ -135,7 +135,9 @@ export interface MachineDef<I extends InputDefs, E extends ExitDefs, Sync extend
     inputs: InputsOf<I>,
     exits: ExitBuilders<E>,
     context: CallContext,
-  ) => Sync extends true ? OutcomeOf<E> : Promise<OutcomeOf<E>>;
+    // An asynchronous machine may also return its outcome directly when it has it at once (a near-cache hit):
+    // both faces take a plain outcome as well as a promise of one, and it saves a promise and a hop per call.
+  ) => Sync extends true ? OutcomeOf<E> : Promise<OutcomeOf<E>> | OutcomeOf<E>;
 }
 
 /** A built definition: the metadata, plus the promise face and a factory for the runner's definition. */

@@ -14,8 +14,10 @@
  *   invalidation of its key (or a flush, or a lost connection) marks the token stale, and a stale read is handed
  *   to its caller but never stored: a value read before an invalidation is never cached after it.
  * - cacheValue on a manager with a near-cache writes through the tracking connection itself (one socket: same
- *   order for the write, the reads and the invalidations), dropping the key before the write and reading it again
- *   right behind it in the same pipeline. destroyCachedValues (and cacheValue while the tracking connection is
+ *   order for the write, the reads and the invalidations), dropping the key before the write; the write is one
+ *   script, SET and then a read of the key (so Redis tracks it for us again), and the value written is stored
+ *   when it is acknowledged unless an invalidation of the key came first (where scripts are refused: the SET,
+ *   then GET + PTTL in the same pipeline, stored as any read). destroyCachedValues (and cacheValue while the tracking connection is
  *   down) go through the caller's connection and drop the keys here before the command is sent and again when it
  *   is acknowledged (marking reads in flight stale). Either way a process reads its own acknowledged writes even
  *   before Redis's invalidation has come back.
@@ -117,13 +119,14 @@ export class NearStore {
   }
 
   /** A copy of the value held for `key`, or `MISS`. */
-  get(key: string, now = performance.now()): unknown {
+  get(key: string, now?: number): unknown {
     const e = this.#entries.get(key);
     if (e === undefined) {
       this.misses++;
       return MISS;
     }
-    if (now >= e.expiresAt) {
+    // The clock is read only for entries that expire (most have no TTL).
+    if (e.expiresAt !== Infinity && (now ?? performance.now()) >= e.expiresAt) {
       this.#entries.delete(key);
       this.misses++;
       return MISS;
@@ -148,12 +151,20 @@ export class NearStore {
    * The read of `token` answered `value` (decoded), with `ttlMs` left (undefined: no expiry) as of `sentAt`.
    * Stored only if nothing invalidated the key since the read began.
    */
-  complete(key: string, token: Token, value: unknown, ttlMs: number | undefined, sentAt: number): void {
+  complete(
+    key: string,
+    token: Token,
+    value: unknown,
+    ttlMs: number | undefined,
+    sentAt: number,
+    /** `value` is referenced by nobody else (freshly decoded and not handed out): stored without a copy. */
+    owned = false,
+  ): void {
     this.#forget(key, token);
     if (token.stale) return;
     const expiresAt = ttlMs === undefined ? Infinity : sentAt + ttlMs;
     this.#entries.delete(key);
-    this.#entries.set(key, { value: copyJson(value), expiresAt });
+    this.#entries.set(key, { value: owned ? value : copyJson(value), expiresAt });
     if (this.#entries.size > this.maxEntries) {
       const oldest = this.#entries.keys().next().value as string;
       this.#entries.delete(oldest);
@@ -197,6 +208,21 @@ export const MISS: unique symbol = Symbol('near-cache miss');
 
 const HEARTBEAT_MS = 1000;
 
+/**
+ * cacheValue through the tracking connection, in one command: the SET, then a read of the key (PTTL: any read
+ * makes Redis track the key for this connection, and PTTL does not copy the value into Lua), atomically, so no
+ * other client's write can fall between them unseen. Our own SET dropped the key from Redis's tracking table
+ * (NOLOOP spares us the invalidation, not the forgetting); the read puts it back, and from then on any other
+ * write to the key pushes an invalidation behind this script's reply. So the value written, with the TTL
+ * written, can be stored when the reply comes, unless an invalidation came first. Sent as EVAL (Redis keeps the
+ * compiled script by its digest): never NOSCRIPT, so never a retry that could reorder writes.
+ */
+const WRITE_SCRIPT =
+  "if ARGV[2] then redis.call('SET',KEYS[1],ARGV[1],'EX',ARGV[2]) else redis.call('SET',KEYS[1],ARGV[1]) end " +
+  "redis.call('PTTL',KEYS[1]) return 1";
+
+type Flight = Promise<{ text: string | null; value?: unknown }>;
+
 /** A manager's near-cache: the store, plus the tracking connection that keeps it right. */
 export class NearCache {
   readonly store: NearStore;
@@ -210,7 +236,9 @@ export class NearCache {
   /** Bumped on every connect and loss: an answer to an older epoch's CLIENT TRACKING does not make it usable. */
   #epoch = 0;
   /** Reads in flight on the tracking connection, by key (one at a time per key). */
-  readonly #flights = new Map<string, { token: Token; promise: Promise<{ text: string | null; value?: unknown }> }>();
+  readonly #flights = new Map<string, { token: Token; promise: Flight }>();
+  /** This epoch's connection may run EVAL (probed on every connect; false until the probe answers). */
+  #scripted = false;
   /** Settles once the tracking connection is first ready (or failed); for tests and `sync()`. */
   #readyWaiters: Array<() => void> = [];
 
@@ -219,6 +247,11 @@ export class NearCache {
     maxEntries: number,
   ) {
     this.store = new NearStore(maxEntries);
+  }
+
+  /** cacheValue goes out as one script (WRITE_SCRIPT) on this connection; false where scripts are refused. */
+  get scripted(): boolean {
+    return this.#scripted;
   }
 
   /** Values are served and stored only while tracking is known to be on. */
@@ -259,6 +292,14 @@ export class NearCache {
       const epoch = ++this.#epoch;
       this.store.flush();
       this.#pingPending = false;
+      this.#scripted = false;
+      // Scripts may be refused (ACL, a proxy): then cacheValue sends a plain SET and a read behind it.
+      client.sendCommand(['EVAL', 'return 1', '0']).then(
+        () => {
+          if (epoch === this.#epoch) this.#scripted = true;
+        },
+        () => undefined,
+      );
       client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'NOLOOP']).then(
         () => {
           if (epoch !== this.#epoch || this.#closed) return;
@@ -355,16 +396,47 @@ export class NearCache {
   /**
    * cacheValue through the tracking connection, so all of this manager's cache traffic shares one socket (two
    * sockets, one for writes and one for reads, cost node-redis and Redis twice the system calls per round). Drops
-   * the key, sends `args` (the SET) and, in the same pipeline, a read of the key: Redis answers it after the write
-   * and tracks the key for us again, so the next read is a hit. Undefined while the cache is not usable (the
-   * caller then writes through its own connection).
+   * the key and sends WRITE_SCRIPT (SET + a read, atomically), storing the value written once acknowledged, so the
+   * next read is a hit. Where scripts are refused: the SET and, in the same pipeline, a read of the key (GET +
+   * PTTL), stored when answered. Undefined while the cache is not usable (the caller then writes through its own
+   * connection).
    */
-  write(key: string, args: string[], decode: (text: string) => unknown): Promise<unknown> | undefined {
+  write(
+    key: string,
+    text: string,
+    ttl: number | undefined,
+    decode: (text: string) => unknown,
+  ): Promise<unknown> | undefined {
     if (!this.#usable) return undefined;
     this.store.invalidate(key);
-    const sent = this.#client!.sendCommand(args);
-    this.load(key, decode).catch(() => undefined);
-    return sent;
+    const client = this.#client!;
+    if (!this.#scripted) {
+      const sent = client.sendCommand(ttl === undefined ? ['SET', key, text] : ['SET', key, text, 'EX', String(ttl)]);
+      this.load(key, decode).catch(() => undefined);
+      return sent;
+    }
+    // One command (WRITE_SCRIPT); readers of the key arriving meanwhile share it, as they share a read in flight.
+    const token = this.store.begin(key);
+    const sentAt = performance.now();
+    const sent = client.sendCommand(
+      ttl === undefined ? ['EVAL', WRITE_SCRIPT, '1', key, text] : ['EVAL', WRITE_SCRIPT, '1', key, text, String(ttl)],
+    );
+    const promise: Flight = sent.then(
+      () => {
+        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
+        // Stored unless an invalidation of the key came first (then only handed to readers sharing this flight).
+        const value = decode(text);
+        this.store.complete(key, token, value, ttl === undefined ? undefined : ttl * 1000, sentAt, true);
+        return { text, value };
+      },
+      (err: unknown) => {
+        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
+        this.store.abandon(key, token);
+        throw err;
+      },
+    );
+    this.#flights.set(key, { token, promise });
+    return promise;
   }
 
   /** Called around every write this manager's machines make to `key`: before sending and when acknowledged. */

@@ -66,11 +66,7 @@ export default defineMachine('cache-value', {
     // this process reads its own write even before Redis's invalidation comes back.
     const near = nearCacheFor(client);
     if (near !== undefined) {
-      const sent = near.write(
-        key,
-        ttl === undefined ? ['SET', key, text] : ['SET', key, text, 'EX', String(ttl)],
-        (stored) => decodeValue(stored, key),
-      );
+      const sent = near.write(key, text, ttl, (stored) => decodeValue(stored, key));
       if (sent !== undefined) {
         return sent.then(
           (): Result => exits.success(),

@@ -46,7 +46,7 @@ export default defineMachine('get-cached-value', {
   exits: exitDefs,
 
   // Not an async function: the call path holds one promise of ours (the reply's reaction), see lib/define.ts.
-  fn: (inputs, exits): Promise<Result> => {
+  fn: (inputs, exits): Promise<Result> | Result => {
     const client = liveConnection(inputs.connection);
     if (!client)
       return Promise.resolve(exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!)));
@@ -66,7 +66,7 @@ export default defineMachine('get-cached-value', {
     // meta.nearCache: a copy of the value held here, else a read on the near-cache's tracking connection (which
     // stores it); if that connection fails, the read goes through this connection as without a near-cache.
     const hit = near.get(key);
-    if (hit !== MISS) return Promise.resolve(exits.success({ value: hit }));
+    if (hit !== MISS) return exits.success({ value: hit }); // no promise of ours: lib/define.ts wraps it once
     if (!near.usable) return read();
     return near
       .load(key, (text) => decodeValue(text, key))

@@ -194,6 +194,47 @@ describe('near-cache (meta.nearCache) against a real server', () => {
     }
   });
 
+  it('after its own cacheValue the key is still tracked: a later write by another client is seen', async () => {
+    assert.equal(near.scripted, true, 'this server runs the write script');
+    for (let i = 0; i < 5; i++) {
+      await Pack.promises.cacheValue({ connection, key: 'own-then-other', value: `own${i}` });
+      const hits = near.store.hits;
+      assert.deepEqual(await get('own-then-other'), { value: `own${i}` });
+      assert.equal(near.store.hits, hits + 1, 'the value written was stored: the read is a hit');
+      await writer.set('own-then-other', JSON.stringify(`other${i}`));
+      await near.sync();
+      assert.deepEqual(await get('own-then-other'), { value: `other${i}` }, `round ${i}: our own value was kept`);
+    }
+  });
+
+  it('another client’s write right behind our cacheValue (both answered in one network read) is not hidden by ours', async () => {
+    const sleeper = createClient({ url });
+    sleeper.on('error', () => undefined);
+    await sleeper.connect();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const key = `wrace${i}`;
+        await Pack.promises.cacheValue({ connection, key, value: 'old' });
+        // While the server sleeps, our write (on the tracking connection) and then another client's queue up; it
+        // wakes, runs both in that order and pushes the invalidation right behind our write's reply.
+        const sleeping = sleeper.sendCommand(['DEBUG', 'SLEEP', '0.3']);
+        await new Promise((r) => setTimeout(r, 50));
+        const ours = Pack.promises.cacheValue({ connection, key, value: 'ours' });
+        const reading = get(key); // shares our write in flight
+        await new Promise((r) => setTimeout(r, 50));
+        const theirs = writer.set(key, JSON.stringify('theirs'));
+        await ours;
+        assert.ok(['ours', 'theirs'].includes((await reading).value as string));
+        await theirs;
+        await sleeping;
+        await near.sync();
+        assert.deepEqual(await get(key), { value: 'theirs' }, `round ${i}: our value was cached after theirs`);
+      }
+    } finally {
+      sleeper.destroy();
+    }
+  });
+
   it('a flush of the database empties it', async () => {
     await writer.set('flushed', JSON.stringify(1));
     await get('flushed');
@@ -283,6 +324,38 @@ describe('near-cache: the server killed and restarted', () => {
       assert.equal((outcome as { exit?: string }).exit, 'notFound');
     } finally {
       await Pack.promises.destroyManager({ manager });
+      await srv.stop();
+    }
+  });
+});
+
+describe('near-cache: a user who may not run scripts', () => {
+  it('cacheValue falls back to a plain SET and a read behind it, with the same guarantees', async () => {
+    const srv = await RedisServer.start();
+    const admin = createClient({ url: srv.url });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    await admin.sendCommand(['ACL', 'SETUSER', 'noscripts', 'on', '>secret-pw', '~*', '&*', '+@all', '-@scripting']);
+    const u = new URL(srv.url);
+    const { manager, connection } = await connect(`redis://noscripts:secret-pw@${u.host}`, { nearCache: true });
+    try {
+      const get = (key: string) => Pack.promises.getCachedValue({ connection, key });
+      await get('warm').catch(() => undefined);
+      const near = nearCacheOf(manager)!;
+      await near.sync();
+      assert.equal(near.scripted, false);
+      for (let i = 0; i < 3; i++) {
+        await Pack.promises.cacheValue({ connection, key: 'k', value: `own${i}` });
+        assert.deepEqual(await get('k'), { value: `own${i}` });
+        await near.sync();
+        assert.deepEqual(await get('k'), { value: `own${i}` });
+        await admin.set('k', JSON.stringify(`other${i}`));
+        await near.sync();
+        assert.deepEqual(await get('k'), { value: `other${i}` });
+      }
+    } finally {
+      await Pack.promises.destroyManager({ manager });
+      admin.destroy();
       await srv.stop();
     }
   });
