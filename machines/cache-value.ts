@@ -29,6 +29,7 @@ export default defineMachine('cache-value', {
     'The value is stored as JSON (strings too), so getCachedValue() returns the same type. With `ttl`, the value and ' +
     'its expiry are written in one command (SET … EX), so there is never a moment where the key lives forever.',
   sideEffects: 'idempotent',
+  directExits: true, // see lib/define.ts: nothing below catches what an exit builder throws
   inputs: {
     connection: connectionInput,
     key: required<string | number>({

@@ -34,6 +34,7 @@ export default defineMachine('get-cached-value', {
   extendedDescription:
     'Exits `notFound` when the key does not exist or has expired. A value that is not JSON (written by another program) is an error naming the key.',
   sideEffects: 'cacheable',
+  directExits: true, // see lib/define.ts: nothing below catches what an exit builder throws
   inputs: {
     connection: connectionInput,
     key: required<string | number>({
