@@ -13,7 +13,9 @@
  *   notification was applied), a full resync compares a fresh snapshot with the copy and announces every
  *   difference. Catch-ups wait for the command connection to be ready, and one that achieved nothing (failed, or
  *   left a notification unexplained) makes the next wait longer: 50 ms doubling up to `syncInterval`.
- * - Periodic check (every `syncInterval`): the meta and the log entry at the copy's position; a different epoch,
+ * - Periodic check (every `syncInterval`, on a tick shared by every copy on the same connection, whose checks go
+ *   out as one transaction: one round trip per connection whatever the number of collections): the meta and the
+ *   log entry at the copy's position; a different epoch,
  *   a lower sequence number or a different stamp (state went backwards, a forgery) starts a catch-up at once;
  *   being behind on two checks in a row (not just in-flight messages) too.
  * - Status: `loading` until the first snapshot is in, then `live`. Anything that keeps the copy from confirming it
@@ -107,7 +109,7 @@ export class Replica {
   #expiryTimer: NodeJS.Timeout | undefined;
   #expiryAt = 0;
   #expiring = false;
-  #pollTimer: NodeJS.Timeout | undefined;
+  #stopPolling: (() => void) | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #backoff = 0;
   #failing = false;
@@ -159,8 +161,13 @@ export class Replica {
     this.#doubtSince = 0;
     this.#setStatus('live');
     if (since !== 0) this.#doubt(since);
-    this.#pollTimer = setInterval(() => void this.#poll(), timerDelay(this.options.syncInterval));
-    this.#pollTimer.unref();
+    const poll = () => void this.#poll();
+    if (this.store.every) this.#stopPolling = this.store.every(this.options.syncInterval, poll);
+    else {
+      const timer = setInterval(poll, timerDelay(this.options.syncInterval));
+      timer.unref();
+      this.#stopPolling = () => clearInterval(timer);
+    }
     this.#drain();
   }
 
@@ -168,7 +175,8 @@ export class Replica {
   async end(): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
-    clearInterval(this.#pollTimer);
+    this.#stopPolling?.();
+    this.#stopPolling = undefined;
     clearTimeout(this.#expiryTimer);
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#staleTimer);

@@ -5,9 +5,11 @@
  * Every command goes through the connection's reply bound (`bounded`), like machine calls: a command connection
  * that stops answering is reset and the waiting command rejected, never left pending.
  */
+import { MultiErrorReply } from 'redis';
 import { bounded } from '../connection';
 import type { RedisClient } from '../connection/client';
 import type { CollectionKeys } from './codec';
+import { timerDelay } from './expiry-heap';
 import { run, scripts } from './scripts';
 
 /** The head of a snapshot: the meta, the index members and Redis's clock, read together (MULTI). */
@@ -61,6 +63,12 @@ export interface ReplicaStore {
   readItems(members: string[]): Promise<string[][]>;
   catchUp(epoch: string, seq: number, t: string, max: number): Promise<CatchUpReply>;
   check(seq: number): Promise<CheckReply>;
+  /**
+   * Call `tick` every `ms`, on a timer shared by every replica of the same connection and interval, so their
+   * periodic checks go out together (see `check`). Returns the function that stops it. Optional: a store without
+   * it gets a timer per replica.
+   */
+  every?(ms: number, tick: () => void): () => void;
   /** The revision (`m:seq`) of each item, null when gone; and Redis's clock. */
   revisions(encodedKeys: string[]): Promise<{ revisions: Array<number | null>; clock: number }>;
   /** Drop index members whose item is gone. */
@@ -69,6 +77,74 @@ export interface ReplicaStore {
 
 function clockMs(seconds: unknown, micros: unknown): number {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** A periodic check waiting for its connection's next batch. */
+interface PendingCheck {
+  keys: CollectionKeys;
+  seq: number;
+  resolve: (reply: CheckReply) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Per command connection: the shared tick timers (by interval) and the checks waiting to go out together. */
+interface ConnectionSchedule {
+  tickers: Map<number, { timer: NodeJS.Timeout; ticks: Set<() => void> }>;
+  pending: PendingCheck[];
+}
+const schedules = new WeakMap<RedisClient, ConnectionSchedule>();
+function scheduleOf(command: RedisClient): ConnectionSchedule {
+  let s = schedules.get(command);
+  if (!s) schedules.set(command, (s = { tickers: new Map(), pending: [] }));
+  return s;
+}
+
+type CheckReplies = [Array<string | null>, Array<{ message: Record<string, string> }>];
+function checkReply(meta: Array<string | null>, entry: CheckReplies[1], clock: string[]): CheckReply {
+  return {
+    seq: Number(meta[0] ?? 0) || 0,
+    epoch: meta[1] ?? '',
+    t: meta[2] ?? '0',
+    clock: clockMs(clock[0], clock[1]),
+    entryT: entry?.[0]?.message?.t,
+  };
+}
+
+/**
+ * Send every check queued on this connection in the same turn as one transaction: the meta and the log entry
+ * at the copy's position for each collection, then Redis's clock. One round trip per connection per tick,
+ * whatever the number of collections. A collection whose commands Redis refused (a stray key of another type)
+ * fails alone.
+ */
+async function flushChecks(command: RedisClient, schedule: ConnectionSchedule): Promise<void> {
+  const batch = schedule.pending;
+  schedule.pending = [];
+  let replies: unknown[];
+  try {
+    const multi = command.multi();
+    for (const c of batch) {
+      const id = `${c.seq}-0`;
+      multi.hmGet(c.keys.meta, ['seq', 'epoch', 't']).xRange(c.keys.log, id, id);
+    }
+    multi.time();
+    try {
+      replies = (await bounded(command, multi.exec())) as unknown[];
+    } catch (err) {
+      if (!(err instanceof MultiErrorReply)) throw err;
+      replies = err.replies;
+    }
+  } catch (err) {
+    for (const c of batch) c.reject(err);
+    return;
+  }
+  const clock = replies[replies.length - 1];
+  for (let i = 0; i < batch.length; i++) {
+    const meta = replies[2 * i];
+    const entry = replies[2 * i + 1];
+    const failed = [meta, entry, clock].find((r) => r instanceof Error);
+    if (failed) batch[i]!.reject(failed);
+    else batch[i]!.resolve(checkReply(meta as CheckReplies[0], entry as CheckReplies[1], clock as string[]));
+  }
 }
 
 /** Flat field/value pairs of a hash reply (RESP2 gives an array; RESP3 may give an object). */
@@ -181,18 +257,42 @@ export function redisStore(
       };
     },
     async check(seq) {
-      const id = `${seq}-0`;
-      const [meta, entry, clock] = (await bounded(
-        command,
-        command.multi().hmGet(keys.meta, ['seq', 'epoch', 't']).xRange(keys.log, id, id).time().exec(),
-      )) as unknown as [Array<string | null>, Array<{ message: Record<string, string> }>, string[]];
-      const entryT = entry?.[0]?.message?.t;
-      return {
-        seq: Number(meta[0] ?? 0) || 0,
-        epoch: meta[1] ?? '',
-        t: meta[2] ?? '0',
-        clock: clockMs(clock[0], clock[1]),
-        entryT,
+      if (sharded) {
+        // A cluster keeps each collection in its own slot: one transaction per collection.
+        const id = `${seq}-0`;
+        const [meta, entry, clock] = (await bounded(
+          command,
+          command.multi().hmGet(keys.meta, ['seq', 'epoch', 't']).xRange(keys.log, id, id).time().exec(),
+        )) as unknown as [...CheckReplies, string[]];
+        return checkReply(meta, entry, clock);
+      }
+      const schedule = scheduleOf(command);
+      return new Promise<CheckReply>((resolve, reject) => {
+        if (schedule.pending.push({ keys, seq, resolve, reject }) === 1)
+          queueMicrotask(() => void flushChecks(command, schedule));
+      });
+    },
+    every(ms, tick) {
+      const { tickers } = scheduleOf(command);
+      let ticker = tickers.get(ms);
+      if (!ticker) {
+        const ticks = new Set<() => void>();
+        const timer = setInterval(() => {
+          for (const t of [...ticks]) t();
+        }, timerDelay(ms));
+        timer.unref();
+        tickers.set(ms, (ticker = { timer, ticks }));
+      }
+      const entry = ticker;
+      // A function of its own, so the same `tick` added twice is two subscriptions.
+      const own = () => tick();
+      entry.ticks.add(own);
+      return () => {
+        entry.ticks.delete(own);
+        if (entry.ticks.size === 0 && tickers.get(ms) === entry) {
+          clearInterval(entry.timer);
+          tickers.delete(ms);
+        }
       };
     },
     async revisions(encodedKeys) {
