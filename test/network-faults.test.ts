@@ -98,3 +98,125 @@ describe('connections through a faulty network', function () {
     void client.quit();
   });
 });
+
+describe('the reply watch counts bytes, not replies (issue 12, fault 4)', function () {
+  this.timeout(60000);
+  let proxy: FaultProxy;
+  const MB = 1_000_000;
+  const big = 'x'.repeat(6 * MB); // 3 s over a 2 MB/s link, three times commandTimeout
+  beforeEach(async () => {
+    proxy = await FaultProxy.start({ target: (await server('plain')).port });
+  });
+  afterEach(() => proxy.stop());
+
+  async function connect() {
+    const { manager } = await Pack.promises.createManager({
+      connectionString: proxy.url,
+      meta: { commandTimeout: 1000 },
+    });
+    const { connection } = await Pack.promises.getConnection({ manager });
+    await Pack.promises.cacheValue({ connection, key: 'big', value: big });
+    await Pack.promises.cacheValue({ connection, key: 'small', value: 'tiny' });
+    return { manager, connection };
+  }
+  const outcome = (p: Promise<{ value?: unknown }>) =>
+    p.then(
+      (r) => ({ ok: true as const, value: r.value, code: undefined }),
+      (e: { exit?: string; raw?: { error?: { code?: string } } }) => ({
+        ok: false as const,
+        value: undefined,
+        exit: e.exit,
+        code: e.raw?.error?.code,
+      }),
+    );
+
+  it('a 6 MB value over a 2 MB/s link arrives whole with commandTimeout 1000, and a small call beside it is not failed', async () => {
+    const { manager, connection } = await connect();
+    proxy.bandwidth(2 * MB);
+    const before = proxy.bytesDown;
+    const started = Date.now();
+    const [large, small] = await Promise.all([
+      outcome(Pack.promises.getCachedValue({ connection, key: 'big' })),
+      outcome(Pack.promises.getCachedValue({ connection, key: 'small' })),
+    ]);
+    assert.equal(large.ok, true, `the large GET settled with ${JSON.stringify(large)}`);
+    assert.ok(proxy.bytesDown - before > 6 * MB, 'the bytes went through the slow link');
+    if (process.env.RELIABILITY_REPORT) console.log(`6 MB over 2 MB/s: success in ${Date.now() - started} ms`);
+    assert.equal((large.value as string).length, big.length);
+    assert.deepEqual(small, { ok: true, value: 'tiny', code: undefined });
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('the bytes of the sockets opened by a reconnect (after a drop) and by a reset (after a stall) count too', async () => {
+    const { manager, connection } = await connect();
+    const fetchBig = async () => {
+      proxy.bandwidth(2 * MB);
+      const r = await outcome(Pack.promises.getCachedValue({ connection, key: 'big' }));
+      proxy.bandwidth(0);
+      return r;
+    };
+    const until = async () => {
+      for (let i = 0; i < 100; i++) {
+        if ((await outcome(Pack.promises.getCachedValue({ connection, key: 'small' }))).ok) return;
+        await sleep(100);
+      }
+      assert.fail('the connection did not come back');
+    };
+    proxy.cut(); // a drop: node-redis reconnects by itself (the 'reconnecting' path)
+    await sleep(100);
+    await until();
+    const afterDrop = await fetchBig();
+    assert.equal(afterDrop.ok, true, `after a reconnect: ${JSON.stringify(afterDrop)}`);
+    proxy.stall(); // no bytes: the watch resets the connection (our own connect())
+    assert.equal((await outcome(Pack.promises.getCachedValue({ connection, key: 'small' }))).code, ErrorCodes.NO_REPLY);
+    proxy.pass();
+    await until();
+    const afterReset = await fetchBig();
+    assert.equal(afterReset.ok, true, `after a reset: ${JSON.stringify(afterReset)}`);
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('when the bytes stop mid-reply (stall), the call is still cut within commandTimeout + a quarter', async () => {
+    const { manager, connection } = await connect();
+    proxy.bandwidth(2 * MB);
+    const large = outcome(Pack.promises.getCachedValue({ connection, key: 'big' }));
+    await sleep(1500); // bytes flowing, past commandTimeout
+    proxy.stall();
+    const stalledAt = Date.now();
+    const settled = await large;
+    const after = Date.now() - stalledAt;
+    assert.equal(settled.ok, false);
+    assert.equal(settled.code, ErrorCodes.NO_REPLY);
+    // Bound: commandTimeout (1000) + a watch tick (250) + one tick of lag for the last bytes; generous for a
+    // loaded machine, far below the 3 s the transfer would still need.
+    assert.ok(after < 2500, `cut ${after} ms after the bytes stopped`);
+    if (process.env.RELIABILITY_REPORT) console.log(`stall mid-reply: cut ${after} ms after the bytes stopped`);
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('a call into a stall with no bytes at all is cut within the bound, and a black hole is still detected', async () => {
+    const { manager, connection } = await connect();
+    proxy.stall();
+    let t = Date.now();
+    const stalled = await outcome(Pack.promises.getCachedValue({ connection, key: 'small' }));
+    assert.equal(stalled.code, ErrorCodes.NO_REPLY);
+    assert.ok(Date.now() - t < 2500, `stall cut after ${Date.now() - t} ms`);
+    proxy.pass();
+    let value: unknown;
+    for (let i = 0; i < 100 && value === undefined; i++) {
+      value = (await outcome(Pack.promises.getCachedValue({ connection, key: 'small' }))).value;
+      if (value === undefined) await sleep(100);
+    }
+    assert.equal(value, 'tiny', 'works again after the stall');
+    proxy.bandwidth(2 * MB);
+    const large = outcome(Pack.promises.getCachedValue({ connection, key: 'big' }));
+    await sleep(1200);
+    proxy.blackHole();
+    t = Date.now();
+    const holed = await large;
+    assert.equal(holed.code, ErrorCodes.NO_REPLY);
+    assert.ok(Date.now() - t < 2500, `black hole detected after ${Date.now() - t} ms`);
+    if (process.env.RELIABILITY_REPORT) console.log(`black hole mid-reply: cut after ${Date.now() - t} ms`);
+    await Pack.promises.destroyManager({ manager });
+  });
+});

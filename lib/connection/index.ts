@@ -3,6 +3,7 @@
  * - manager.ts: the Manager (configuration, connections handed out, failure reports)
  * - open.ts: opening connections (single server, Cluster, Sentinel), bounded by a timeout; the reset of a hung one
  * - reply-watch.ts: the bound on waiting for replies
+ * - traffic.ts: the bytes arriving on a connection's socket (the reply watch's progress)
  * - registry.ts: what we know about each connection (live, released, whose), and the checks machines run
  * - classify.ts: which errors are connection errors, and what a failed connect reports
  */

@@ -13,6 +13,7 @@ import { classify } from './classify';
 import { reportFailure, type Manager } from './manager';
 import { NoReplyError, ReplyWatch } from './reply-watch';
 import { register, releaseConnection, type ConnectionState } from './registry';
+import { claimNextSocket, claimSocketOf, type Traffic } from './traffic';
 
 /**
  * Open a connection for `manager`. Settles within `timeoutMs`: with the client (ready for commands), or with an
@@ -156,6 +157,9 @@ function establish(
       reportFailure(manager, handle, 'end', lastError, `${what} connection lost; reconnecting in the background.`);
     };
     const onUp = () => (down = false);
+    // The bytes of a single server's socket are the reply watch's progress (traffic.ts says how they are seen).
+    const traffic: Traffic | undefined = topology.kind === 'single' ? { chunks: 0 } : undefined;
+    if (traffic) client.on('reconnecting', () => claimNextSocket(traffic));
     client.on('error', onError).on('reconnecting', onDown).on('ready', onUp);
     if (topology.kind !== 'single') {
       // Cluster nodes and Sentinel-managed clients report through their own events.
@@ -166,7 +170,7 @@ function establish(
         .on('node-ready', onUp);
     }
 
-    client.connect().then(
+    (traffic ? claimSocketOf(traffic, () => client.connect()) : client.connect()).then(
       () => {
         ready = true;
         if (settled) return void Promise.resolve(client.destroy()).catch(() => undefined);
@@ -182,8 +186,14 @@ function establish(
           manager,
           released: false,
           client,
-          watch: new ReplyWatch(manager.commandTimeout, () => resetHung(state, handle), topology.kind !== 'single'),
+          watch: new ReplyWatch(
+            manager.commandTimeout,
+            () => resetHung(state, handle),
+            topology.kind !== 'single',
+            traffic,
+          ),
           kind: topology.kind,
+          traffic,
         };
         register(handle, state);
         hideSecrets(client);
@@ -262,5 +272,7 @@ function resetHung(state: ConnectionState, handle: RedisClient | LegacyClient): 
   );
   if (state.kind !== 'single') return; // a Cluster or Sentinel client recovers its nodes itself
   void Promise.resolve(state.client.destroy()).catch(() => undefined);
-  if (!state.released) state.client.connect().catch(() => undefined);
+  if (state.released) return;
+  const reconnect = () => state.client.connect();
+  (state.traffic ? claimSocketOf(state.traffic, reconnect) : reconnect()).catch(() => undefined);
 }

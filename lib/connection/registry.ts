@@ -10,6 +10,7 @@ import type { Topology } from '../topology';
 import type { RedisClient } from './client';
 import type { Manager } from './manager';
 import { NoReplyError, type ReplyWatch } from './reply-watch';
+import type { Traffic } from './traffic';
 
 export interface ConnectionState {
   manager: Manager;
@@ -18,6 +19,8 @@ export interface ConnectionState {
   client: RedisClient;
   watch: ReplyWatch;
   kind: Topology['kind'];
+  /** Chunks received on a single server's socket (the reply watch's progress); see traffic.ts. */
+  traffic?: Traffic;
 }
 
 const states = new WeakMap<object, ConnectionState>();

@@ -2,11 +2,14 @@
  * Bounds the wait for replies on one connection. node-redis 6 waits forever for a reply from a server that
  * accepted the command and then hung (SIGSTOP, a stuck host): its own timeout covers only the write, and a
  * socket timeout is reset by every write. So machine calls are counted here (no wrapper per call: a counter and
- * one shared callback); if calls are waiting and no reply of ours has arrived for `timeoutMs`, the connection is
- * reset: node-redis rejects every waiting command (→ `badConnection`) and the same connection reconnects in the
- * background, working again as soon as the server answers.
+ * one shared callback); if calls are waiting and nothing has arrived for `timeoutMs` (no reply completed and no
+ * byte received: see traffic.ts), the connection is reset: node-redis rejects every waiting command
+ * (→ `badConnection`) and the same connection reconnects in the background, working again as soon as the server
+ * answers. Progress is bytes arriving, not replies completing: a 16 MB reply over a 2 MB/s link takes 8 s, and
+ * neither it nor the small calls queued behind it are cut while its bytes flow.
  */
 import { ErrorCodes } from '../errors';
+import type { Traffic } from './traffic';
 
 export class ReplyWatch {
   #pending = 0;
@@ -26,6 +29,8 @@ export class ReplyWatch {
     readonly timeoutMs: number,
     private readonly onHang: () => void,
     rejectEach = false,
+    /** Chunks received on the connection's socket, when it could be seen (not TLS, Cluster or Sentinel). */
+    private readonly traffic?: Traffic,
   ) {
     if (rejectEach) this.#waiting = new Set();
   }
@@ -82,12 +87,13 @@ export class ReplyWatch {
 
   #start(): void {
     const tick = Math.max(10, Math.min(500, this.timeoutMs / 4));
-    this.#seen = this.#progress;
+    this.#seen = this.#progressMark();
     this.#stalled = 0;
     this.#timer = setInterval(() => {
       if (this.#pending <= 0) return this.stop();
-      if (this.#progress !== this.#seen) {
-        this.#seen = this.#progress;
+      const mark = this.#progressMark();
+      if (mark !== this.#seen) {
+        this.#seen = mark;
         this.#stalled = 0;
         return;
       }
@@ -105,6 +111,11 @@ export class ReplyWatch {
       this.onHang();
     }, tick);
     this.#timer.unref();
+  }
+
+  /** Replies completed plus chunks received: it changes whenever anything arrives. */
+  #progressMark(): number {
+    return this.#progress + (this.traffic ? this.traffic.chunks : 0);
   }
 
   stop(): void {
