@@ -31,6 +31,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
+import { reconnectDelay } from './connection/backoff';
 import type { RedisClient } from './connection/client';
 import type { Manager } from './connection/manager';
 import { managerOf } from './connection/registry';
@@ -264,7 +265,7 @@ export class NearCache {
     if (this.#client || this.#closed) return;
     const base = this.manager.clientOptions(false) as Record<string, unknown>;
     const socket = { ...((base.socket as Record<string, unknown> | undefined) ?? {}) };
-    socket.reconnectStrategy = (retries: number) => Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
+    socket.reconnectStrategy = (retries: number) => reconnectDelay(retries);
     const options: Record<string, unknown> = {
       ...base,
       socket,

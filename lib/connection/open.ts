@@ -8,6 +8,7 @@ import { coded, ErrorCodes, WarningCodes } from '../errors';
 import { LegacyClient } from '../legacy';
 import { timerDelay } from '../timers';
 import { createScaled } from '../topology';
+import { reconnectStrategy } from './backoff';
 import type { RedisClient } from './client';
 import { classify } from './classify';
 import { reportFailure, type Manager } from './manager';
@@ -66,23 +67,6 @@ export function destroyManager(manager: Manager): void {
   for (const connection of [...manager.connections]) releaseConnection(connection);
 }
 
-/**
- * While the first connect is in progress, give up at once (node-redis would otherwise retry forever and connect()
- * would never settle). Once connected, reconnect in the background: the caller's strategy if it gave one, else
- * capped exponential backoff, never giving up (also after a socket timeout).
- */
-function strategy(isReady: () => boolean, userStrategy: unknown) {
-  return (retries: number, cause: Error) => {
-    if (!isReady()) return cause instanceof Error ? cause : new Error(String(cause));
-    if (userStrategy !== undefined) {
-      return typeof userStrategy === 'function'
-        ? (userStrategy as (r: number, c: Error) => number | false | Error)(retries, cause)
-        : (userStrategy as number | false);
-    }
-    return Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 100);
-  };
-}
-
 function establish(
   manager: Manager,
   timeoutMs: number,
@@ -103,7 +87,7 @@ function establish(
       if (typeof options.url === 'string') options.url = dropUrlPassword(options.url);
     }
     const socket = options.socket as Record<string, unknown>;
-    socket.reconnectStrategy = strategy(() => ready, socket.reconnectStrategy);
+    socket.reconnectStrategy = reconnectStrategy(() => ready, socket.reconnectStrategy);
 
     let client: RedisClient;
     try {
