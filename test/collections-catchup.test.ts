@@ -93,4 +93,71 @@ describe('replicated collections: incremental catch-up (issue 18)', function () 
     assert.equal(sub.replica!.stats().resyncs, 0);
     await own.stop();
   });
+
+  it('12 copies that missed writes catch up as soon as their connections return after a SIGKILL + restart (AOF), without periodic checks; writes racing a second restart leave no full resync', async () => {
+    const N = 12;
+    const own = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    const pub = mk(own.url).database('cu').collection('c');
+    // A minute between periodic checks: whatever catches these copies up, it is not a check.
+    const subs = Array.from({ length: N }, () => {
+      const c = Pack.createClient(own.url, { syncInterval: 60000, connectTimeout: 1000 });
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c.database('cu').collection('c') as FacadeCollection;
+    });
+    for (let i = 0; i < 30; i++) await pub.set(`k${i}`, { i });
+    await Promise.all(subs.map((s) => s.subscribe()));
+    const raw = createRedis({ url: own.url });
+    raw.on('error', () => undefined);
+    await raw.connect();
+    const pubsubClients = async () =>
+      String(await raw.sendCommand(['CLIENT', 'LIST', 'TYPE', 'pubsub']))
+        .split('\n')
+        .filter(Boolean).length;
+    const normalClients = async () =>
+      String(await raw.sendCommand(['CLIENT', 'LIST', 'TYPE', 'normal']))
+        .split('\n')
+        .filter(Boolean).length;
+    // Keep the subscribers out (no new connection gets in), cut them, and write what they cannot hear.
+    const connected = Number(/connected_clients:(\d+)/.exec(await raw.info('clients'))![1]);
+    await raw.configSet('maxclients', String(connected - N));
+    await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    for (let i = 0; i < 10; i++) await pub.set(`missed${i}`, { i });
+    await own.restart(); // SIGKILL; the AOF brings every write back
+    await until(async () => {
+      if (!raw.isReady) return false;
+      // Every subscriber and command connection back (the writer and this one included).
+      return (await pubsubClients()) === N && (await normalClients()) >= N + 2;
+    }, 'the connections back');
+    const back = Date.now();
+    const want = await truth(own.url);
+    await until(() => subs.every((s) => copy(s) === want), 'every copy equal to Redis', 3000);
+    const tookMs = Date.now() - back;
+    for (const s of subs) {
+      assert.equal(s.status, 'live');
+      assert.equal(s.stats().resyncs, 0, 'the log covered the gap');
+    }
+
+    // Again, with a writer racing the catch-ups across the restart.
+    let stop = false;
+    let n = 0;
+    const writer = (async () => {
+      while (!stop) {
+        await pub.set(`r${n % 25}`, { n: n++ }).catch(() => sleep(20));
+      }
+    })();
+    await sleep(200);
+    await own.restart();
+    await until(async () => raw.isReady && (await pubsubClients()) === N, 'the subscribers back');
+    await sleep(500);
+    stop = true;
+    await writer;
+    const after = await truth(own.url);
+    await until(() => subs.every((s) => copy(s) === after), 'every copy equal to Redis after the racing writes');
+    for (const s of subs) assert.equal(s.stats().resyncs, 0, `no full resync: ${JSON.stringify(s.stats())}`);
+    assert.ok(n > 20, `writes raced the catch-ups: ${n}`);
+    raw.destroy();
+    await own.stop();
+    console.log(`      (copies equal ${tookMs} ms after the connections returned)`);
+  });
 });
