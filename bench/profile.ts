@@ -11,6 +11,7 @@ import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
 import Pack from '../index';
+import { nearCacheOf } from '../lib/near-cache';
 import { RedisServer } from '../test/helpers/redis-server';
 import { BareResp } from './bare-resp';
 
@@ -56,11 +57,15 @@ async function main(): Promise<void> {
     const seeds = new Map<string, number>();
     return (key) => {
       // The same deterministic mix as bench section 3, one sequence per worker.
-      let x = seeds.get(key) ?? Number(key.slice(key.lastIndexOf(':') + 1)) * 2654435761 + 1;
-      x = (x * 1103515245 + 12345) & 0x7fffffff;
+      let x =
+        seeds.get(key) ?? (Math.imul(Number(key.slice(key.lastIndexOf(':') + 1)) + 1, 0x9e3779b1) ^ 0x5bd1e995) | 1;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
       seeds.set(key, x);
-      const k = keys[x % HOT]!;
-      return (x >> 10) % 10 === 0 ? write(k) : read(k);
+      const r = x >>> 0;
+      const k = keys[r % HOT]!;
+      return (r >>> 10) % 10 === 0 ? write(k) : read(k);
     };
   };
   ops['near-rh'] = readHeavy(
@@ -103,6 +108,9 @@ async function main(): Promise<void> {
   console.log(
     `${who} C=${concurrency}: ${Math.round(n / secs)} ops/s, ${((cpu.user + cpu.system) / n).toFixed(1)} µs CPU/op`,
   );
+  const near = nearCacheOf(manager);
+  if (near)
+    console.log(`near-cache: ${near.store.hits} hits, ${near.store.misses} misses, ${near.store.flushes} flushes`);
   await Pack.promises.destroyManager({ manager });
   tuned.destroy();
   bare.close();

@@ -216,11 +216,10 @@ const HEARTBEAT_MS = 1000;
  * (NOLOOP spares us the invalidation, not the forgetting); the read puts it back, and from then on any other
  * write to the key pushes an invalidation behind this script's reply. So the value written, with the TTL
  * written, can be stored when the reply comes, unless an invalidation came first. Sent as EVAL (Redis keeps the
- * compiled script by its digest): never NOSCRIPT, so never a retry that could reorder writes.
+ * compiled script by its digest): never NOSCRIPT, so never a retry that could reorder writes. ARGV is the value,
+ * then `EX <seconds>` when cacheValue has a ttl.
  */
-const WRITE_SCRIPT =
-  "if ARGV[2] then redis.call('SET',KEYS[1],ARGV[1],'EX',ARGV[2]) else redis.call('SET',KEYS[1],ARGV[1]) end " +
-  "redis.call('PTTL',KEYS[1]) return 1";
+const WRITE_SCRIPT = "redis.call('SET',KEYS[1],unpack(ARGV))redis.call('PTTL',KEYS[1])";
 
 type Flight = Promise<{ text: string | null; value?: unknown }>;
 
@@ -420,7 +419,9 @@ export class NearCache {
     const token = this.store.begin(key);
     const sentAt = performance.now();
     const sent = client.sendCommand(
-      ttl === undefined ? ['EVAL', WRITE_SCRIPT, '1', key, text] : ['EVAL', WRITE_SCRIPT, '1', key, text, String(ttl)],
+      ttl === undefined
+        ? ['EVAL', WRITE_SCRIPT, '1', key, text]
+        : ['EVAL', WRITE_SCRIPT, '1', key, text, 'EX', String(ttl)],
     );
     const promise: Flight = sent.then(
       () => {
