@@ -45,6 +45,7 @@ export const createConnectionUrl: Pack['createConnectionUrl'] = runnerPack.creat
 export const authenticate: Pack['authenticate'] = runnerPack.authenticate;
 export const setItem: Pack['setItem'] = runnerPack.setItem;
 export const deleteItem: Pack['deleteItem'] = runnerPack.deleteItem;
+export const writeItems: Pack['writeItems'] = runnerPack.writeItems;
 export const subscribeCollection: Pack['subscribeCollection'] = runnerPack.subscribeCollection;
 export type {
   MemisClient,
@@ -59,6 +60,10 @@ export type {
   ClientEvents,
   ChangeInfo,
   Entry,
+  SetOptions,
+  DelOptions,
+  Batch,
+  ConflictError,
   EventSource,
   Listener,
 } from './lib/facade-types';

@@ -50,6 +50,8 @@ export const ErrorCodes = {
   DEL_FAILED: 'E_REDIS_DEL_FAILED',
   /** A collection write (setItem, deleteItem): Redis refused the command (e.g. out of memory, read-only, an ACL). */
   REDIS_REFUSED: 'E_REDIS_REFUSED',
+  /** A conditional collection write (`ifRevision`): the item did not have that revision; nothing was written. */
+  CONFLICT: 'E_CONFLICT',
   /** subscribeCollection: the copy could not be loaded: Redis refused a command (WRONGTYPE, NOPERM…). */
   LOAD_FAILED: 'E_COLLECTION_LOAD_FAILED',
 
@@ -84,6 +86,8 @@ export const ErrorCodes = {
   EXIT_MALFORMED: 'malformed',
   /** The exit `notFound` (getCachedValue): no value under the key. */
   EXIT_NOT_FOUND: 'notFound',
+  /** The exit `conflict` (setItem, deleteItem, writeItems): a condition (`ifRevision`) did not hold. */
+  EXIT_CONFLICT: 'conflict',
   /** The exit `invalidKeys` (destroyCachedValues): a key in `keys` is not a key. */
   EXIT_INVALID_KEYS: 'invalidKeys',
 

@@ -6,6 +6,7 @@
 import type { RedisClientOptions } from 'redis';
 import type { ConnectionOptions } from 'node:tls';
 import type { EventList, EventMap, EventNames, ListenerOf } from './emitter';
+import type { ErrorCodes } from './errors';
 
 /** The events of a collection. */
 export type CollectionEvent = 'set' | 'expire' | 'delete';
@@ -36,6 +37,54 @@ export interface Entry<T> {
   revision: number;
   /** When the item expires: epoch milliseconds on Redis's clock, or `null` without a TTL. */
   expiresAt: number | null;
+}
+
+/** Options of `set` (and of a batch's `set`). */
+export interface SetOptions {
+  /** Seconds until the item expires (fractions allowed, at most 100 years). Without it the item stays. */
+  ttl?: number;
+  /**
+   * Write only if the item still has this revision (`entry(key).revision`); `0`: only if it does not exist.
+   * Otherwise nothing is written and the promise rejects with `code` `ErrorCodes.CONFLICT` (E_CONFLICT) and the current `revision`.
+   */
+  ifRevision?: number;
+}
+
+/** Options of `del` (and of a batch's `del`). */
+export interface DelOptions {
+  /**
+   * Delete only if the item still has this revision; otherwise nothing is deleted and the promise rejects with
+   * `code` `ErrorCodes.CONFLICT` (E_CONFLICT) and the current `revision` (0: the item does not exist).
+   */
+  ifRevision?: number;
+}
+
+/** The error of a write whose condition (`ifRevision`) did not hold: nothing was written. */
+export interface ConflictError extends Error {
+  code: typeof ErrorCodes.CONFLICT;
+  /** The item whose condition failed. */
+  key: string;
+  /** The item's current revision (0 when it does not exist). */
+  revision: number;
+}
+
+/**
+ * Several writes of one collection applied together (`collection.batch()`): all of them or none, as one write.
+ * Each key may appear once; at most 1,000 operations.
+ */
+export interface Batch<T extends object = Record<string, unknown>> {
+  /** Add a set (checked at once: bad data throws here, naming the key). Returns the batch, so calls chain. */
+  set(key: string, data: T, options?: SetOptions): this;
+  /** Add a delete. Returns the batch, so calls chain. */
+  del(key: string, options?: DelOptions): this;
+  /** How many operations the batch holds. */
+  readonly length: number;
+  /**
+   * Apply every operation in one script, or none: resolves with each operation's new revision, in order (the
+   * batch's revision for a set, 0 for a delete); rejects with `E_CONFLICT` naming the key when any condition
+   * fails (nothing written). A batch runs once.
+   */
+  exec(): Promise<number[]>;
 }
 
 /** The arguments of every collection listener. */
@@ -144,8 +193,19 @@ export interface Collection<T extends object = Record<string, unknown>> extends 
    * unreachable or refuses.
    */
   set(key: string, data: T, ttl?: number): Promise<number>;
-  /** Delete an item. Resolves with whether there was one. */
-  del(key: string): Promise<boolean>;
+  /**
+   * Write an item with options: `ttl` (seconds) and `ifRevision` (write only if the item still has that revision;
+   * 0: only if it does not exist; otherwise reject with `E_CONFLICT`, see `ConflictError`, and write nothing).
+   * Resolves with the new revision.
+   */
+  set(key: string, data: T, options: SetOptions): Promise<number>;
+  /**
+   * Delete an item. Resolves with whether there was one. With `ifRevision`, only if the item still has that
+   * revision; otherwise reject with `E_CONFLICT` (see `ConflictError`) and delete nothing.
+   */
+  del(key: string, options?: DelOptions): Promise<boolean>;
+  /** Several sets and deletes applied together, all or nothing: `batch().set(…).del(…).exec()`. */
+  batch(): Batch<T>;
   /** The local copy of an item (after `subscribe()`), or undefined. */
   get(key: string): T | undefined;
   /**

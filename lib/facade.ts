@@ -7,12 +7,16 @@
  */
 import type { Manager, UnexpectedFailure } from './connection';
 import type { Replica } from './collections/replica';
-import { assertPlainObject } from './collections/codec';
+import { assertPlainObject, ifRevisionArg, ttlMs, type WriteOperation } from './collections/codec';
 import { resolveClientArgs } from './client-args';
 import { Emitter } from './emitter';
-import { coded, ErrorCodes, type ErrorCode } from './errors';
+import { coded, ErrorCodes, invalidInput, type ErrorCode } from './errors';
 import type {
+  Batch,
   ClientEvents,
+  ConflictError,
+  DelOptions,
+  SetOptions,
   ClientOptions,
   Collection,
   CollectionEvent,
@@ -26,14 +30,15 @@ import type {
 } from './facade-types';
 import { timerDelay } from './collections/expiry-heap';
 import { machines } from './machines';
-import { connectionStringProblem } from './options';
+import { connectionStringProblem, describeValue, isDictionary } from './options';
 import { redact } from './secrets';
 import type { Connection } from './shared';
 import { isWellFormed } from './values';
 
-const { createManager, getConnection, setItem, deleteItem, subscribeCollection, destroyManager } = Object.fromEntries(
-  Object.entries(machines).map(([k, m]) => [k, m.call]),
-) as { [K in keyof typeof machines]: (typeof machines)[K]['call'] };
+const { createManager, getConnection, setItem, deleteItem, writeItems, subscribeCollection, destroyManager } =
+  Object.fromEntries(Object.entries(machines).map(([k, m]) => [k, m.call])) as {
+    [K in keyof typeof machines]: (typeof machines)[K]['call'];
+  };
 
 export type {
   ClientOptions,
@@ -47,7 +52,13 @@ export type {
 
 /** The machines the facade calls. */
 type FacadeMachine =
-  'createManager' | 'getConnection' | 'setItem' | 'deleteItem' | 'subscribeCollection' | 'destroyManager';
+  | 'createManager'
+  | 'getConnection'
+  | 'setItem'
+  | 'deleteItem'
+  | 'writeItems'
+  | 'subscribeCollection'
+  | 'destroyManager';
 /** The exits they can take besides `success`: each must have a code in EXIT_CODES (a compile error if not). */
 type FacadeExit = {
   [K in FacadeMachine]: Exclude<keyof (typeof machines)[K]['def']['exits'], 'success'>;
@@ -57,6 +68,7 @@ const EXIT_CODES: Record<FacadeExit, ErrorCode> = {
   badConnection: ErrorCodes.BAD_CONNECTION,
   failed: ErrorCodes.FAILED,
   malformed: ErrorCodes.MALFORMED,
+  conflict: ErrorCodes.CONFLICT,
 };
 
 /**
@@ -78,6 +90,46 @@ function failure(err: unknown, what: string, connecting = false): Error {
     );
   }
   return err as Error;
+}
+
+/** The error of a write whose condition did not hold (a `conflict` exit): `code` E_CONFLICT, `key`, `revision`. */
+function conflictError(err: unknown, what: string, key?: string): ConflictError | undefined {
+  const e = err as { exit?: string; name?: string; raw?: { revision?: number; key?: string } };
+  if (!e || e.name !== 'Exception' || e.exit !== 'conflict') return undefined;
+  const revision = Number(e.raw?.revision) || 0;
+  const k = e.raw?.key ?? key ?? '';
+  return coded(
+    ErrorCodes.CONFLICT,
+    `Could not ${what}: the item "${k}" ${revision === 0 ? 'does not exist' : `is at revision ${revision}`}, not the revision ifRevision asked for; nothing was written.`,
+    { key: k, revision },
+  ) as ConflictError;
+}
+
+/**
+ * The options of a write: `set`'s third argument (a TTL in seconds, or `{ ttl, ifRevision }`) or `del`'s. Checked
+ * before anything is sent, naming the key and the option.
+ */
+function writeOptions(
+  options: unknown,
+  key: string,
+  names: readonly string[],
+  what: string,
+): { ttl?: number; ifRevision?: number } {
+  if (options === undefined || options === null) return {};
+  if (names.includes('ttl') && typeof options === 'number') {
+    ttlMs(options, key);
+    return { ttl: options };
+  }
+  if (!isDictionary(options))
+    throw invalidInput(`Item "${key}": the options of ${what} must be an object (got ${describeValue(options)}).`);
+  for (const name of Object.keys(options))
+    if (!names.includes(name))
+      throw invalidInput(
+        `Item "${key}": unknown option \`${name}\` for ${what} (it takes ${names.map((n) => `\`${n}\``).join(', ')}).`,
+      );
+  ttlMs(options.ttl, key);
+  ifRevisionArg(options.ifRevision, key);
+  return options as { ttl?: number; ifRevision?: number };
 }
 
 /** A facade call that failed because the client quit while it was in flight (not because Redis failed). */
@@ -218,6 +270,39 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   }
 }
 
+/**
+ * The builder behind the `Batch` interface. It only records: every operation is checked when `exec()` runs, so
+ * bad data or options reject `exec()` (naming the key) before anything is sent, as `set` rejects.
+ */
+class FacadeBatch<T extends object> implements Batch<T> {
+  readonly #operations: Array<() => WriteOperation> = [];
+  #done = false;
+  constructor(private readonly run: (operations: Array<() => WriteOperation>) => Promise<number[]>) {}
+
+  set(key: string, data: T, options?: SetOptions): this {
+    this.#operations.push(() => {
+      const o = writeOptions(options, key, ['ttl', 'ifRevision'], 'a batch set');
+      return { op: 'set', key, data: data as Record<string, unknown>, ...o };
+    });
+    return this;
+  }
+
+  del(key: string, options?: DelOptions): this {
+    this.#operations.push(() => ({ op: 'delete', key, ...writeOptions(options, key, ['ifRevision'], 'a batch del') }));
+    return this;
+  }
+
+  get length(): number {
+    return this.#operations.length;
+  }
+
+  exec(): Promise<number[]> {
+    if (this.#done) return Promise.reject(invalidInput('This batch was already executed (exec() runs a batch once).'));
+    this.#done = true;
+    return this.run(this.#operations.slice());
+  }
+}
+
 /** The database behind the `Database` interface. */
 export class FacadeDatabase implements Database {
   readonly #collections = new Map<string, FacadeCollection<object>>();
@@ -347,13 +432,14 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
    * Never an unhandled rejection: a caller that does not handle the promise gets the error on the client's
    * `error` event instead.
    */
-  set(key: string, data: T, ttl?: number): Promise<number> {
-    return this.client.settle(this.#set(key, data, ttl));
+  set(key: string, data: T, ttlOrOptions?: number | SetOptions): Promise<number> {
+    return this.client.settle(this.#set(key, data, ttlOrOptions));
   }
 
-  async #set(key: string, data: T, ttl?: number): Promise<number> {
+  async #set(key: string, data: T, ttlOrOptions?: number | SetOptions): Promise<number> {
     // Checked before connecting too, so refused data fails the same way whether or not Redis is reachable.
     assertPlainObject(data, key);
+    const { ttl, ifRevision } = writeOptions(ttlOrOptions, key, ['ttl', 'ifRevision'], 'set');
     let connection: Connection;
     try {
       connection = await this.client.commandConnection();
@@ -369,21 +455,26 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         key,
         data: data as Record<string, unknown>,
         ttl,
+        ifRevision,
       });
       return seq;
     } catch (err) {
       const what = `set "${key}" in ${this.database}/${this.name}`;
-      throw this.client.closed ? quitFirst(what) : failure(err, what);
+      throw this.client.closed ? quitFirst(what) : (conflictError(err, what, key) ?? failure(err, what));
     }
   }
 
-  /** Delete an item. Resolves with whether there was one. Like `set`, never an unhandled rejection. */
-  del(key: string): Promise<boolean> {
-    return this.client.settle(this.#del(key));
+  /**
+   * Delete an item. Resolves with whether there was one. With `ifRevision`, only if the item has that revision
+   * (else `E_CONFLICT`). Like `set`, never an unhandled rejection.
+   */
+  del(key: string, options?: DelOptions): Promise<boolean> {
+    return this.client.settle(this.#del(key, options));
   }
 
-  async #del(key: string): Promise<boolean> {
+  async #del(key: string, options?: DelOptions): Promise<boolean> {
     const what = `delete "${key}" in ${this.database}/${this.name}`;
+    const { ifRevision } = writeOptions(options, key, ['ifRevision'], 'del');
     let connection: Connection;
     try {
       connection = await this.client.commandConnection();
@@ -391,9 +482,35 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
       throw this.client.closed ? quitFirst(what) : failure(err, what, true);
     }
     try {
-      return (await deleteItem({ connection, database: this.database, collection: this.name, key })).deleted;
+      return (await deleteItem({ connection, database: this.database, collection: this.name, key, ifRevision }))
+        .deleted;
     } catch (err) {
-      throw this.client.closed ? quitFirst(what) : failure(err, what);
+      throw this.client.closed ? quitFirst(what) : (conflictError(err, what, key) ?? failure(err, what));
+    }
+  }
+
+  /** Several sets and deletes applied together, all or nothing: `batch().set(…).del(…).exec()`. */
+  batch(): Batch<T> {
+    return new FacadeBatch<T>((operations) => this.client.settle(this.#writeItems(operations)));
+  }
+
+  async #writeItems(recorded: Array<() => WriteOperation>): Promise<number[]> {
+    const what = `write a batch of ${recorded.length} in ${this.database}/${this.name}`;
+    // Every operation is checked before connecting, so bad data fails the same way whether or not Redis is up.
+    const operations = recorded.map((make) => make());
+    if (operations.length === 0) return [];
+    // The items' shape here (as `set` does); the writeItems machine checks every value before sending.
+    for (const o of operations) if (o.op === 'set') assertPlainObject(o.data, o.key);
+    let connection: Connection;
+    try {
+      connection = await this.client.commandConnection();
+    } catch (err) {
+      throw this.client.closed ? quitFirst(what) : failure(err, what, true);
+    }
+    try {
+      return (await writeItems({ connection, database: this.database, collection: this.name, operations })).revisions;
+    } catch (err) {
+      throw this.client.closed ? quitFirst(what) : (conflictError(err, what) ?? failure(err, what));
     }
   }
 

@@ -13,6 +13,7 @@ import getConnection from '../machines/get-connection';
 import releaseConnection from '../machines/release-connection';
 import setItem from '../machines/set-item';
 import subscribeCollection from '../machines/subscribe-collection';
+import writeItems from '../machines/write-items';
 
 export const machines = {
   createManager,
@@ -26,6 +27,7 @@ export const machines = {
   authenticate,
   setItem,
   deleteItem,
+  writeItems,
   subscribeCollection,
 };
 export type Machines = typeof machines;

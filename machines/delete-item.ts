@@ -1,8 +1,8 @@
 import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
-import { collectionKeys, encodeItemKey } from '../lib/collections/codec';
+import { collectionKeys, encodeItemKey, ifRevisionArg } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
-import { defineMachine, exit } from '../lib/define';
+import { defineMachine, exit, optional } from '../lib/define';
 import {
   badConnectionExit,
   collectionInput,
@@ -23,6 +23,14 @@ export default defineMachine('delete-item', {
     database: databaseInput,
     collection: collectionInput,
     key: itemKeyInput,
+    ifRevision: optional<number>({
+      friendlyName: 'If revision',
+      description: 'Delete only if the item still has this revision; otherwise exit `conflict`.',
+      extendedDescription:
+        'Checked inside the delete script, so it holds across processes. 0 means "only if it does not exist", ' +
+        'which deletes nothing and succeeds with `deleted: false` when the item is absent.',
+      example: 41,
+    }),
   },
   exits: {
     success: exit<{ deleted: boolean }>({
@@ -30,6 +38,12 @@ export default defineMachine('delete-item', {
       outputFriendlyName: 'Report',
       outputDescription: 'The `deleted` property says whether there was an item to delete.',
       outputExample: { deleted: true },
+    }),
+    conflict: exit<{ revision: number }>({
+      description: 'The item did not have the revision `ifRevision` asked for: nothing was deleted.',
+      outputFriendlyName: 'Current revision',
+      outputDescription: "The `revision` property is the item's current revision (0 when it does not exist).",
+      outputExample: { revision: 43 },
     }),
     failed: failedExit(
       'Redis refused the deletion (no permission, read-only replica…). Nothing changed, unless the ' +
@@ -42,8 +56,9 @@ export default defineMachine('delete-item', {
     if (!client) return exits.badConnection(badConnectionReport(connectionProblem(inputs.connection)!));
     const keys = collectionKeys(inputs.database, inputs.collection);
     const encodedKey = encodeItemKey(inputs.key);
+    const condition = ifRevisionArg(inputs.ifRevision, inputs.key);
     try {
-      const seq = await bounded(
+      const reply = await bounded(
         client,
         run(
           client,
@@ -54,10 +69,12 @@ export default defineMachine('delete-item', {
             encodedKey,
             String(LOG_LENGTH),
             publishCommand(connectionKind(inputs.connection) === 'cluster'),
+            condition,
           ],
         ),
       );
-      return exits.success({ deleted: Number(seq) > 0 });
+      if (Array.isArray(reply)) return exits.conflict({ revision: Number(reply[1]) });
+      return exits.success({ deleted: Number(reply) > 0 });
     } catch (err) {
       const f = writeFailure(err, `delete item "${inputs.key}"`, client);
       return f.exit === 'failed' ? exits.failed(f.report) : exits.badConnection(f.report);

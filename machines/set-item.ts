@@ -1,5 +1,5 @@
 import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
-import { collectionKeys, encodeItem, encodeItemKey, ttlMs } from '../lib/collections/codec';
+import { collectionKeys, encodeItem, encodeItemKey, ifRevisionArg, ttlMs } from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
 import { defineMachine, exit, optional, required } from '../lib/define';
@@ -37,6 +37,15 @@ export default defineMachine('set-item', {
       description: 'Seconds until the item expires (fractions allowed). Without it, the item stays until deleted.',
       example: 86400,
     }),
+    ifRevision: optional<number>({
+      friendlyName: 'If revision',
+      description:
+        'Write only if the item still has this revision (0: only if it does not exist); otherwise exit `conflict`.',
+      extendedDescription:
+        "Checked inside the write script, so it holds across processes. An item's revision is the `seq` its last " +
+        'write succeeded with (the `revision` its subscribers see).',
+      example: 41,
+    }),
   },
   exits: {
     success: exit<{ seq: number }>({
@@ -44,6 +53,12 @@ export default defineMachine('set-item', {
       outputFriendlyName: 'Report',
       outputDescription: "The `seq` property is the collection's sequence number of this write.",
       outputExample: { seq: 42 },
+    }),
+    conflict: exit<{ revision: number }>({
+      description: 'The item did not have the revision `ifRevision` asked for: nothing was written.',
+      outputFriendlyName: 'Current revision',
+      outputDescription: "The `revision` property is the item's current revision (0 when it does not exist).",
+      outputExample: { revision: 43 },
     }),
     failed: failedExit(
       'Redis refused the write (out of memory, no permission, read-only replica…). Nothing was written, unless the ' +
@@ -58,8 +73,9 @@ export default defineMachine('set-item', {
     const encodedKey = encodeItemKey(inputs.key);
     const payload = encodeItem(inputs.data, inputs.key);
     const ms = ttlMs(inputs.ttl, inputs.key);
+    const condition = ifRevisionArg(inputs.ifRevision, inputs.key);
     try {
-      const seq = await bounded(
+      const reply = await bounded(
         client,
         run(
           client,
@@ -72,10 +88,12 @@ export default defineMachine('set-item', {
             publishCommand(connectionKind(inputs.connection) === 'cluster'),
             String(ms),
             payload,
+            condition,
           ],
         ),
       );
-      return exits.success({ seq: Number(seq) });
+      if (Array.isArray(reply)) return exits.conflict({ revision: Number(reply[1]) });
+      return exits.success({ seq: Number(reply) });
     } catch (err) {
       const f = writeFailure(err, `set item "${inputs.key}"`, client);
       return f.exit === 'failed' ? exits.failed(f.report) : exits.badConnection(f.report);

@@ -3,6 +3,8 @@
  * writers and subscribers in other processes.
  */
 import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import path from 'node:path';
 import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { ChangeInfo, MemisClient } from '../index';
@@ -82,5 +84,326 @@ describe('collection writes: revisions', () => {
       infos.map((i) => i.revision),
       [r],
     );
+  });
+});
+
+/** A child process of test/helpers/writes-child.ts, with a way to wait for its messages. */
+function child(args: string[]) {
+  const proc = fork(path.join(__dirname, 'helpers', 'writes-child.ts'), args, {
+    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const waiting: Array<[(m: Record<string, unknown>) => boolean, (m: Record<string, unknown>) => void]> = [];
+  proc.on('message', (m: Record<string, unknown>) => {
+    const i = waiting.findIndex(([p]) => p(m));
+    if (i >= 0) waiting.splice(i, 1)[0]![1](m);
+  });
+  const next = (key: string) =>
+    new Promise<Record<string, unknown>>((resolve) => waiting.push([(m) => m[key] === true, resolve]));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.send({ cmd: 'stop' });
+    });
+  return { proc, next, stop };
+}
+
+describe('collection writes: conditions and batches', function () {
+  this.timeout(120000);
+  let srv: RedisServer;
+  const clients: MemisClient[] = [];
+  const client = (): MemisClient => {
+    const c = Pack.createClient(srv.url, { syncInterval: 100 });
+    clients.push(c);
+    return c;
+  };
+  let raw: ReturnType<typeof createRedis>;
+
+  before(async () => {
+    srv = await RedisServer.start();
+    raw = createRedis({ url: srv.url });
+    raw.on('error', () => undefined);
+    await raw.connect();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.quit()));
+    raw.destroy();
+    await srv.stop();
+  });
+
+  /** The rejection of a promise that must reject. */
+  async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; revision?: number; key?: string }> {
+    try {
+      await p;
+    } catch (err) {
+      return err as Error & { code?: string; revision?: number; key?: string };
+    }
+    throw new Error('expected a rejection');
+  }
+
+  it('set with ifRevision writes only over that revision; 0 means "only if absent"; a conflict writes nothing', async () => {
+    const c = client().database('cond').collection<{ n: number }>('set');
+    const r1 = await c.set('a', { n: 1 }, { ifRevision: 0 });
+    const e0 = await rejection(c.set('a', { n: 9 }, { ifRevision: 0 }));
+    assert.equal(e0.code, 'E_CONFLICT');
+    assert.equal(e0.revision, r1);
+    assert.equal(e0.key, 'a');
+    assert.match(e0.message, /"a".*revision/);
+    const r2 = await c.set('a', { n: 2 }, { ifRevision: r1, ttl: 60 });
+    assert.ok(r2 > r1);
+    assert.ok((await raw.pTTL('memis:{cond/set}:i:a')) > 0);
+    const [seqBefore] = await raw.hmGet('memis:{cond/set}:meta', ['seq']);
+    const e1 = await rejection(c.set('a', { n: 3 }, { ifRevision: r1 }));
+    assert.equal(e1.code, 'E_CONFLICT');
+    assert.equal(e1.revision, r2);
+    // Nothing written: the item, the sequence number and the log are as they were.
+    assert.equal(await raw.hGet('memis:{cond/set}:i:a', 'v'), '{"n":2}');
+    assert.deepEqual(await raw.hmGet('memis:{cond/set}:meta', ['seq']), [seqBefore]);
+    assert.equal(await raw.xLen('memis:{cond/set}:log'), 2);
+    const e2 = await rejection(c.set('absent', { n: 1 }, { ifRevision: 5 }));
+    assert.equal(e2.code, 'E_CONFLICT');
+    assert.equal(e2.revision, 0);
+    assert.equal(await raw.exists('memis:{cond/set}:i:absent'), 0);
+    // The plain forms stay.
+    assert.equal(typeof (await c.set('b', { n: 1 }, 60)), 'number');
+    assert.equal(typeof (await c.set('b', { n: 1 })), 'number');
+  });
+
+  it('del with ifRevision deletes only that revision; refused options name the key and option', async () => {
+    const c = client().database('cond').collection<{ n: number }>('del');
+    const r1 = await c.set('a', { n: 1 });
+    const e = await rejection(c.del('a', { ifRevision: r1 - 1 }));
+    assert.equal(e.code, 'E_CONFLICT');
+    assert.equal(e.revision, r1);
+    assert.equal(await raw.exists('memis:{cond/del}:i:a'), 1);
+    assert.equal(await c.del('a', { ifRevision: r1 }), true);
+    assert.equal(await raw.exists('memis:{cond/del}:i:a'), 0);
+    assert.equal(await c.del('a', { ifRevision: 0 }), false); // absent, as asked
+    const e3 = await rejection(c.del('a', { ifRevision: 3 }));
+    assert.equal(e3.revision, 0);
+    for (const [p, named] of [
+      [c.set('k', { n: 1 }, { ifRevision: -1 }), /"k".*ifRevision/],
+      [c.set('k', { n: 1 }, { ifRevision: 1.5 }), /ifRevision/],
+      [c.set('k', { n: 1 }, { ifRevision: '3' } as unknown as { ifRevision: number }), /ifRevision/],
+      [c.set('k', { n: 1 }, { ttl: 1, ifRevison: 1 } as unknown as { ttl: number }), /"k".*`ifRevison`/],
+      [c.set('k', { n: 1 }, { ttl: -1 }), /"k".*ttl/],
+      [c.del('k', { ttl: 1 } as unknown as { ifRevision: number }), /"k".*`ttl`/],
+    ] as const) {
+      const err = await rejection(p);
+      assert.equal(err.code, 'E_INVALID_INPUT');
+      assert.match(err.message, named);
+    }
+    assert.equal(await raw.exists('memis:{cond/del}:i:k'), 0);
+  });
+
+  it('machines: setItem and deleteItem exit `conflict` with the current revision', async () => {
+    const { manager } = await Pack.promises.createManager({ connectionString: srv.url });
+    const { connection } = await Pack.promises.getConnection({ manager });
+    const at = { connection, database: 'cond', collection: 'machines' };
+    const { seq } = await Pack.promises.setItem({ ...at, key: 'x', data: { a: 1 }, ifRevision: 0 });
+    const outcome = await new Promise<[string, unknown]>((resolve) => {
+      Pack.setItem({ ...at, key: 'x', data: { a: 2 }, ifRevision: seq + 1 }).switch({
+        error: (err) => resolve(['error', err]),
+        conflict: (out) => resolve(['conflict', out]),
+        success: (out) => resolve(['success', out]),
+      });
+    });
+    assert.deepEqual(outcome, ['conflict', { revision: seq }]);
+    const err = await rejection(Pack.promises.deleteItem({ ...at, key: 'x', ifRevision: seq + 5 }));
+    assert.equal((err as unknown as { exit: string }).exit, 'conflict');
+    assert.deepEqual((err as unknown as { raw: unknown }).raw, { revision: seq });
+    assert.deepEqual(await Pack.promises.deleteItem({ ...at, key: 'x', ifRevision: seq }), { deleted: true });
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('several processes doing read-modify-write with ifRevision on one counter lose no increment', async () => {
+    const PROCS = 6;
+    const EACH = 40;
+    const seed = client().database('writes').collection<{ n: number }>('counter');
+    await seed.set('counter', { n: 0 });
+    const procs = Array.from({ length: PROCS }, () => child(['increment', srv.url, 'counter', String(EACH)]));
+    try {
+      await Promise.all(procs.map((p) => p.next('ready')));
+      const done = procs.map((p) => p.next('done'));
+      for (const p of procs) p.proc.send({ cmd: 'go' });
+      const reports = await Promise.all(done);
+      for (const r of reports) assert.equal(r.error, undefined, String(r.error));
+      const stored = JSON.parse((await raw.hGet('memis:{writes/counter}:i:counter', 'v'))!) as { n: number };
+      assert.equal(stored.n, PROCS * EACH);
+      const conflicts = reports.reduce((sum, r) => sum + Number(r.conflicts), 0);
+      assert.ok(conflicts > 0, 'the processes did contend (else the test proves nothing)');
+    } finally {
+      await Promise.all(procs.map((p) => p.stop()));
+    }
+  });
+
+  const cleanups: Array<() => void> = [];
+  afterEach(() => cleanups.splice(0).forEach((f) => f()));
+
+  it('a batch applies every operation as one write: revisions in order, one log entry, one notification', async () => {
+    const pub = client().database('batch').collection<{ round: number }>('one');
+    const sub = client().database('batch').collection<{ round: number }>('one');
+    const rc = await pub.set('c', { round: 0 });
+    const seen: string[] = [];
+    sub.multi('set delete', (key, data, info) => {
+      // By the time a listener hears of one operation, the copy holds the whole batch.
+      seen.push(
+        `${info.event}:${key}:${data.round}:${String(sub.get('a')?.round)}/${String(sub.get('b')?.round)}/${String(sub.get('c')?.round)}`,
+      );
+    });
+    await sub.subscribe();
+    seen.length = 0;
+    const channelMessages: string[] = [];
+    const listener = raw.duplicate();
+    listener.on('error', () => undefined);
+    await listener.connect();
+    cleanups.push(() => listener.destroy());
+    await listener.subscribe('memis:{batch/one}:ch', (m) => channelMessages.push(m));
+    const logBefore = await raw.xLen('memis:{batch/one}:log');
+    const revisions = await pub
+      .batch()
+      .set('a', { round: 1 })
+      .set('b', { round: 1 }, { ttl: 60, ifRevision: 0 })
+      .del('c', { ifRevision: rc })
+      .exec();
+    assert.equal(revisions.length, 3);
+    assert.ok(revisions[0]! > rc);
+    assert.equal(revisions[1], revisions[0]);
+    assert.equal(revisions[2], 0);
+    await until(() => seen.length === 3, 'three events');
+    assert.deepEqual(seen, ['set:a:1:1/1/undefined', 'set:b:1:1/1/undefined', 'delete:c:0:1/1/undefined']);
+    assert.equal(sub.entry('a')!.revision, revisions[0]);
+    assert.equal(typeof sub.entry('b')!.expiresAt, 'number');
+    assert.equal(await raw.xLen('memis:{batch/one}:log'), logBefore + 1);
+    await until(() => channelMessages.length === 1, 'the notification');
+    assert.equal(channelMessages[0]!.split('\n').length, 4 + 3 * 4);
+    // The stored items carry the batch's revision.
+    assert.equal(await raw.hGet('memis:{batch/one}:i:a', 'm:seq'), String(revisions[0]));
+    assert.equal(await raw.hGet('memis:{batch/one}:i:b', 'm:seq'), String(revisions[0]));
+    assert.equal(await raw.exists('memis:{batch/one}:i:c'), 0);
+    assert.deepEqual(await raw.sMembers('memis:{batch/one}:keys').then((m) => m.sort()), ['a', 'b']);
+  });
+
+  it('a batch whose condition fails writes nothing and names the key; bad input is refused before sending', async () => {
+    const c = client().database('batch').collection<{ n: number }>('refused');
+    const ra = await c.set('a', { n: 1 });
+    const state = async () => [
+      await raw.hGetAll('memis:{batch/refused}:meta'),
+      await raw.xLen('memis:{batch/refused}:log'),
+      (await raw.keys('memis:{batch/refused}:*')).sort(),
+      await raw.hGet('memis:{batch/refused}:i:a', 'v'),
+    ];
+    const before = await state();
+    const e = await rejection(
+      c
+        .batch()
+        .set('new', { n: 1 })
+        .set('a', { n: 2 }, { ifRevision: ra + 1 })
+        .del('b', { ifRevision: 0 })
+        .exec(),
+    );
+    assert.equal(e.code, 'E_CONFLICT');
+    assert.equal(e.key, 'a');
+    assert.equal(e.revision, ra);
+    assert.match(e.message, /"a"/);
+    const e2 = await rejection(c.batch().set('x', { n: 1 }).del('a', { ifRevision: 0 }).exec());
+    assert.equal(e2.code, 'E_CONFLICT');
+    assert.equal(e2.key, 'a');
+    for (const [batch, named] of [
+      [
+        c
+          .batch()
+          .set('ok', { n: 1 })
+          .set('bad', { n: undefined } as unknown as { n: number }),
+        /"bad".*"n"/,
+      ],
+      [
+        c
+          .batch()
+          .set('ok', { n: 1 })
+          .set('bad', [1] as unknown as { n: number }),
+        /"bad".*plain objects/,
+      ],
+      [c.batch().set('dup', { n: 1 }).del('dup'), /"dup".*twice/],
+      [c.batch().set('k', { n: 1 }, { ifRevision: -2 }), /"k".*ifRevision/],
+      [c.batch().set('k', { n: 1 }, { tll: 3 } as unknown as { ttl: number }), /"k".*`tll`/],
+      [c.batch().del(''), /item key/],
+      [Array.from({ length: 1001 }, (_, i) => i).reduce((b, i) => b.set(`k${i}`, { n: i }), c.batch()), /at most 1000/],
+    ] as const) {
+      const err = await rejection(batch.exec());
+      assert.equal(err.code, 'E_INVALID_INPUT', err.message);
+      assert.match(err.message, named);
+    }
+    assert.deepEqual(await state(), before);
+    assert.deepEqual(await c.batch().exec(), []);
+    const once = c.batch().set('z', { n: 1 });
+    await once.exec();
+    assert.equal((await rejection(once.exec())).code, 'E_INVALID_INPUT');
+  });
+
+  it('the writeItems machine: success with revisions, conflict with key, index and revision', async () => {
+    const { manager } = await Pack.promises.createManager({ connectionString: srv.url });
+    const { connection } = await Pack.promises.getConnection({ manager });
+    const at = { connection, database: 'batch', collection: 'machine' };
+    const ok = await Pack.promises.writeItems({
+      ...at,
+      operations: [
+        { op: 'set', key: 'a', data: { x: 1 } },
+        { op: 'delete', key: 'nothing' },
+      ],
+    });
+    assert.deepEqual(ok.revisions, [ok.seq, 0]);
+    const out = await new Promise<unknown>((resolve) => {
+      Pack.writeItems({
+        ...at,
+        operations: [
+          { op: 'delete', key: 'nothing', ifRevision: 0 },
+          { op: 'set', key: 'a', data: { x: 2 }, ifRevision: 0 },
+        ],
+      }).switch({ error: resolve, conflict: (o) => resolve(o), success: resolve });
+    });
+    assert.deepEqual(out, { key: 'a', index: 1, revision: ok.seq });
+    // A batch that changes nothing consumes no revision.
+    assert.deepEqual(await Pack.promises.writeItems({ ...at, operations: [{ op: 'delete', key: 'nothing' }] }), {
+      seq: 0,
+      revisions: [0],
+    });
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('subscribers in other processes apply each batch as one step, live and when catching up', async () => {
+    const subs = [child(['subscriber', srv.url, 'torn']), child(['subscriber', srv.url, 'torn'])];
+    try {
+      await Promise.all(subs.map((s) => s.next('ready')));
+      const c = client().database('writes').collection<{ round: number }>('torn');
+      const ROUNDS = 60;
+      for (let round = 1; round <= ROUNDS; round++) {
+        const b = c.batch();
+        for (let i = 0; i < 10; i++) b.set(`b${i}`, { round });
+        await b.exec();
+        // Now and then cut the subscribers' pub/sub connections: they catch up from the log.
+        if (round % 20 === 10) await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      }
+      const late = client().database('writes').collection<{ round: number }>('torn');
+      await late.subscribe();
+      assert.equal(late.get('b9')?.round, ROUNDS);
+      for (const s of subs) {
+        let report: Record<string, unknown> = {};
+        await until(
+          async () => {
+            const next = s.next('report');
+            s.proc.send({ cmd: 'report' });
+            report = await next;
+            return report.last === ROUNDS;
+          },
+          'the last batch reached the subscriber',
+          20000,
+        );
+        assert.ok(Number(report.events) >= 10);
+        assert.equal(report.tornCount, 0, JSON.stringify(report.torn));
+      }
+    } finally {
+      await Promise.all(subs.map((s) => s.stop()));
+    }
   });
 });

@@ -96,6 +96,29 @@ describe('the facade contract holds at compile time', () => {
     void client.database('d').collection<string>('c');
     // @ts-expect-error: data must be an Artist
     void (() => artists.set('k', { genre: 1 }));
+    // Write options: a misspelt or mistyped option fails to compile.
+    void (async () => {
+      const revision: number = await artists.set('k', { genre: 'x' }, { ttl: 60, ifRevision: 0 });
+      const deleted: boolean = await artists.del('k', { ifRevision: revision });
+      const revisions: number[] = await artists.batch().set('a', { genre: 'x' }, { ttl: 1 }).del('b').exec();
+      const entry = artists.entry('k');
+      const expires: number | null | undefined = entry?.expiresAt;
+      return [deleted, revisions, expires, entry?.data.genre];
+    });
+    // @ts-expect-error: `ifRevison` is not an option of set
+    void (() => artists.set('k', { genre: 'x' }, { ifRevison: 1 }));
+    // @ts-expect-error: ifRevision is a number
+    void (() => artists.set('k', { genre: 'x' }, { ifRevision: '1' }));
+    // @ts-expect-error: del takes no ttl
+    void (() => artists.del('k', { ttl: 1 }));
+    // @ts-expect-error: a batch's data must be an Artist
+    void (() => artists.batch().set('k', { genre: 1 }));
+    // @ts-expect-error: a batch's del takes only ifRevision
+    void (() => artists.batch().del('k', { ifRevison: 2 }));
+    const connection = {} as Connection;
+    const at = { connection, database: 'd', collection: 'c', key: 'k', data: {} };
+    // @ts-expect-error: the machine's ifRevision is a number
+    void (() => Pack.promises.setItem({ ...at, ifRevision: '1' }));
     assert.deepEqual(seen, []);
     assert.equal(artists.listenerCount('delete'), 2);
   });

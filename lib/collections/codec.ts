@@ -312,3 +312,65 @@ export function ttlMs(ttl: unknown, key: string): number {
   }
   return Math.round(ttl * 1000);
 }
+
+/**
+ * A write's condition: absent (no condition), or the revision the item must have, 0 meaning "absent". Returns the
+ * script argument ('' for none).
+ */
+export function ifRevisionArg(ifRevision: unknown, key: string): string {
+  if (ifRevision === undefined) return '';
+  if (typeof ifRevision !== 'number' || !Number.isSafeInteger(ifRevision) || ifRevision < 0) {
+    throw invalidInput(
+      `Item "${key}": ifRevision must be a revision (a whole number ≥ 0; 0 means "only if absent") (got ${describeValue(ifRevision)}).`,
+    );
+  }
+  return String(ifRevision);
+}
+
+/** The most operations one batch (writeItems) takes. */
+export const MAX_BATCH = 1000;
+
+/** One operation of a batch: set an item (with an optional TTL) or delete one, each with an optional condition. */
+export type WriteOperation =
+  | { op: 'set'; key: string; data: Record<string, unknown>; ttl?: number; ifRevision?: number }
+  | { op: 'delete'; key: string; ifRevision?: number };
+
+const OPTION_NAMES: Record<WriteOperation['op'], ReadonlySet<string>> = {
+  set: new Set(['op', 'key', 'data', 'ttl', 'ifRevision']),
+  delete: new Set(['op', 'key', 'ifRevision']),
+};
+
+/**
+ * The script arguments of a batch (5 per operation) and the item keys, after checking every operation: a usage
+ * error naming the operation and key before anything is sent.
+ */
+export function encodeOperations(operations: unknown): { encodedKeys: string[]; args: string[] } {
+  if (!Array.isArray(operations) || operations.length === 0)
+    throw invalidInput(`\`operations\` must be a non-empty array (got ${describeValue(operations)}).`);
+  if (operations.length > MAX_BATCH)
+    throw invalidInput(`A batch takes at most ${MAX_BATCH} operations (got ${operations.length}).`);
+  const encodedKeys: string[] = [];
+  const args: string[] = [];
+  const seen = new Set<string>();
+  operations.forEach((o: unknown, i) => {
+    if (!isDictionary(o) || (o.op !== 'set' && o.op !== 'delete'))
+      throw invalidInput(
+        `Operation ${i + 1} of the batch must be { op: 'set', key, data, ttl?, ifRevision? } or { op: 'delete', key, ifRevision? } (got ${describeValue(o)}).`,
+      );
+    const key = o.key as string;
+    const encoded = encodeItemKey(key);
+    for (const name of Object.keys(o))
+      if (!OPTION_NAMES[o.op].has(name))
+        throw invalidInput(`Operation ${i + 1} of the batch ("${key}"): unknown option \`${name}\` for ${o.op}.`);
+    if (seen.has(key))
+      throw invalidInput(
+        `Operation ${i + 1} of the batch: the key "${key}" appears twice; a batch writes each item at most once.`,
+      );
+    seen.add(key);
+    const condition = ifRevisionArg(o.ifRevision, key);
+    encodedKeys.push(encoded);
+    if (o.op === 'set') args.push('s', encoded, String(ttlMs(o.ttl, key)), condition, encodeItem(o.data, key));
+    else args.push('d', encoded, '0', condition, '');
+  });
+  return { encodedKeys, args };
+}

@@ -32,7 +32,8 @@ export const SCRIPT_ERROR = 'MEMIS';
 
 // The part every write shares: the clock, the meta, the new sequence number and stamp, the log entry.
 // KEYS: item, meta, log, index. ARGV[1] channel, ARGV[2] encoded key, ARGV[3] log length, ARGV[4] PUBLISH/SPUBLISH.
-// Sets: nowMs, seq, t, pt, epoch, fresh; `addLog(op, dl)` appends the entry (first write that can be refused).
+// Sets: nowMs, seq, t, pt, epoch, fresh; `addLog(changes)` appends the entry (first write that can be refused),
+// `changes` = {op, encoded key, deadline, …}. `revisionOf(item key)` is an item's revision (0 when absent).
 const PROLOGUE = `
 local function n2s(n) return string.format('%.0f', n) end
 local clock = redis.call('TIME')
@@ -49,9 +50,20 @@ if not epoch then
 end
 seq = seq + 1
 if t <= pt then t = pt + 1 end
-local function addLog(op, dl)
+local function revisionOf(key)
+  return tonumber(redis.call('HGET', key, 'm:seq') or '0') or 0
+end
+local function addLog(changes)
   if fresh then redis.call('DEL', KEYS[3]) end
-  local fields = {KEYS[3], 'MAXLEN', '~', ARGV[3], n2s(seq) .. '-0', 't', n2s(t), 'o', op, 'k', ARGV[2], 'd', n2s(dl)}
+  local fields = {KEYS[3], 'MAXLEN', '~', ARGV[3], n2s(seq) .. '-0', 't', n2s(t)}
+  for i = 1, #changes, 3 do
+    fields[#fields + 1] = 'o'
+    fields[#fields + 1] = changes[i]
+    fields[#fields + 1] = 'k'
+    fields[#fields + 1] = changes[i + 1]
+    fields[#fields + 1] = 'd'
+    fields[#fields + 1] = n2s(changes[i + 2])
+  end
   local r = redis.pcall('XADD', unpack(fields))
   if type(r) == 'table' and r.err and (string.find(r.err, 'equal or smaller', 1, true) or string.find(r.err, 'WRONGTYPE', 1, true)) then
     -- A log ahead of the meta (or not a stream) is not this epoch's: drop it. Copies holding it resync.
@@ -77,17 +89,22 @@ local function publish(msg)
 end
 `;
 
-// ARGV[5] ttl ms, ARGV[6] payload (the item as JSON: stored as the hash field `v` and published).
+// ARGV[5] ttl ms, ARGV[6] payload (the item as JSON: stored as the hash field `v` and published), ARGV[7] the
+// revision the item must have ('' for none; 0: absent). Returns the new seq, or {'conflict', current revision}.
 const SET = `${PROLOGUE}
 local ttl = tonumber(ARGV[5])
 if not ttl or ttl < 0 or ttl > ${MAX_TTL_SECONDS * 1000} or ttl ~= math.floor(ttl) then
   return redis.error_reply('${SCRIPT_ERROR} nothing was written: bad ttl ' .. ARGV[5])
 end
+if ARGV[7] and ARGV[7] ~= '' then
+  local current = revisionOf(KEYS[1])
+  if current ~= tonumber(ARGV[7]) then return {'conflict', n2s(current)} end
+end
 local dl = 0
 if ttl > 0 then dl = nowMs + ttl end
 -- The index first: it checks the index's type and memory, and a stale member is harmless (loads prune it).
 redis.call('SADD', KEYS[4], ARGV[2])
-local err = addLog('s', dl)
+local err = addLog({'s', ARGV[2], dl})
 if err then return err end
 redis.call('DEL', KEYS[1])
 if dl > 0 then
@@ -99,17 +116,99 @@ if dl > 0 then redis.call('PEXPIREAT', KEYS[1], dl) end
 return publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\ns\\n' .. ARGV[2] .. '\\n' .. n2s(dl) .. '\\n' .. ARGV[6])
 `;
 
+// ARGV[5] the revision the item must have ('' for none; 0: absent). Returns the new seq, 0 when there was no item,
+// or {'conflict', current revision}.
 const DELETE = `${PROLOGUE}
+if ARGV[5] and ARGV[5] ~= '' then
+  local current = revisionOf(KEYS[1])
+  if current ~= tonumber(ARGV[5]) then return {'conflict', n2s(current)} end
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[4], ARGV[2])
   return 0
 end
 redis.call('SISMEMBER', KEYS[4], ARGV[2]) -- checks the index's type before any write
-local err = addLog('d', 0)
+local err = addLog({'d', ARGV[2], 0})
 if err then return err end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[4], ARGV[2])
 return publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\nd\\n' .. ARGV[2] .. '\\n0\\n')
+`;
+
+// A batch, all or nothing, as one write (one sequence number, one log entry, one notification).
+// KEYS: first item, meta, log, index, then the item of each operation. ARGV[1] channel, ARGV[2] '', ARGV[3] log
+// length, ARGV[4] PUBLISH/SPUBLISH, then 5 per operation: op ('s'/'d'), encoded key, ttl ms, required revision
+// ('' for none), payload ('' for a delete). Returns {seq, revision per operation (seq for a set, 0 for a delete)},
+// or {'conflict', operation number (from 1), current revision}. Keys are distinct (the caller refuses duplicates).
+const WRITE = `${PROLOGUE}
+local n = (#ARGV - 4) / 5
+if n < 1 or n ~= math.floor(n) or #KEYS ~= n + 4 then
+  return redis.error_reply('${SCRIPT_ERROR} nothing was written: bad operation list')
+end
+local ops = {}
+for i = 1, n do
+  local a = 4 + (i - 1) * 5
+  local op, ttl = ARGV[a + 1], tonumber(ARGV[a + 3])
+  if op ~= 's' and op ~= 'd' then return redis.error_reply('${SCRIPT_ERROR} nothing was written: bad operation ' .. op) end
+  if op == 's' and (not ttl or ttl < 0 or ttl > ${MAX_TTL_SECONDS * 1000} or ttl ~= math.floor(ttl)) then
+    return redis.error_reply('${SCRIPT_ERROR} nothing was written: bad ttl ' .. ARGV[a + 3])
+  end
+  ops[i] = {op = op, key = ARGV[a + 2], item = KEYS[4 + i], ttl = ttl, cond = ARGV[a + 4], payload = ARGV[a + 5]}
+end
+-- Every condition before anything is written.
+for i, o in ipairs(ops) do
+  if o.cond ~= '' then
+    local current = revisionOf(o.item)
+    if current ~= tonumber(o.cond) then return {'conflict', tostring(i), n2s(current)} end
+  end
+end
+local changes, revisions = {}, {}
+local message = {n2s(seq), epoch, n2s(t), n2s(pt)}
+local function say(...) for _, part in ipairs({...}) do message[#message + 1] = part end end
+for i, o in ipairs(ops) do
+  revisions[i] = '0'
+  if o.op == 's' then
+    o.dl = 0
+    if o.ttl > 0 then o.dl = nowMs + o.ttl end
+    changes[#changes + 1] = 's'
+    changes[#changes + 1] = o.key
+    changes[#changes + 1] = o.dl
+    say('s', o.key, n2s(o.dl), o.payload)
+    revisions[i] = n2s(seq)
+  elseif redis.call('EXISTS', o.item) == 1 then
+    o.live = true
+    changes[#changes + 1] = 'd'
+    changes[#changes + 1] = o.key
+    changes[#changes + 1] = 0
+    say('d', o.key, '0', '')
+  else
+    redis.call('SREM', KEYS[4], o.key)
+  end
+end
+if #changes == 0 then return {'0', unpack(revisions)} end
+-- The index first (it checks the index's type and memory; a stale member is harmless), then the log.
+for _, o in ipairs(ops) do
+  if o.op == 's' then redis.call('SADD', KEYS[4], o.key) else redis.call('SISMEMBER', KEYS[4], o.key) end
+end
+local err = addLog(changes)
+if err then return err end
+for _, o in ipairs(ops) do
+  if o.op == 's' then
+    redis.call('DEL', o.item)
+    if o.dl > 0 then
+      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'm:dl', n2s(o.dl), 'v', o.payload)
+      redis.call('PEXPIREAT', o.item, o.dl)
+    else
+      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'v', o.payload)
+    end
+  elseif o.live then
+    redis.call('DEL', o.item)
+    redis.call('SREM', KEYS[4], o.key)
+  end
+end
+local published = publish(table.concat(message, '\\n'))
+if type(published) == 'table' then return published end
+return {n2s(seq), unpack(revisions)}
 `;
 
 /**
@@ -176,6 +275,7 @@ function script(source: string): Script {
 export const scripts = {
   set: script(SET),
   delete: script(DELETE),
+  write: script(WRITE),
   catchUp: script(CATCH_UP),
   prune: script(PRUNE),
 };
