@@ -56,6 +56,44 @@ describe('near-cache store (no server)', () => {
     );
   });
 
+  it('keeps the same entries as a reference LRU through any mix of reads, stores, invalidations and flushes', () => {
+    const s = new NearStore(4);
+    const ref = new Map<string, number>(); // insertion order = use order, as a plain LRU
+    let x = 12345;
+    const rnd = (n: number) => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    for (let step = 0; step < 5000; step++) {
+      const key = `k${rnd(10)}`;
+      const op = rnd(100);
+      if (op < 50) {
+        const got = s.get(key);
+        const want = ref.get(key);
+        assert.equal(got === MISS ? undefined : got, want, `step ${step}: get ${key}`);
+        if (want !== undefined) {
+          ref.delete(key);
+          ref.set(key, want);
+        }
+      } else if (op < 85) {
+        s.complete(key, s.begin(key), step, undefined, 0);
+        ref.delete(key);
+        ref.set(key, step);
+        if (ref.size > 4) ref.delete(ref.keys().next().value as string);
+      } else if (op < 99) {
+        s.invalidate(key);
+        ref.delete(key);
+      } else {
+        s.flush();
+        ref.clear();
+      }
+      assert.equal(s.size, ref.size, `step ${step}: size`);
+      for (let k = 0; k < 10; k++) assert.equal(s.has(`k${k}`), ref.has(`k${k}`), `step ${step}: k${k}`);
+    }
+  });
+
   it('drops an entry at its expiry', () => {
     const s = new NearStore(3);
     s.complete('k', s.begin('k'), 'v', 100, 1000);
