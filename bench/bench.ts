@@ -33,6 +33,8 @@ const contenderFilter = process.argv
   .find((a) => a.startsWith('--contenders='))
   ?.slice(13)
   .split(',');
+/** `--writes-only` (with `--only=4`): only section 4's write-cost table, not its fan-out runs. */
+const writesOnly = process.argv.includes('--writes-only');
 /** `--rounds=N` overrides the number of alternating rounds. */
 const roundsArg = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9));
 const ROUND_MS = quick ? 300 : 500;
@@ -445,8 +447,11 @@ async function main(): Promise<void> {
 
   // 4. Replicated collections fan-out.
   if (section(4)) {
-    log(`## 4. Replicated collections: fan-out to 10 subscriber clients`);
+    log(`## 4. Replicated collections: what a write costs, and fan-out to 10 subscriber clients`);
     log();
+    await writeCosts(conn);
+  }
+  if (section(4) && !writesOnly) {
     log('![Collections fan-out, ratio to raw pub/sub](bench/charts/4-fanout.svg)');
     log();
     const fan = await fanout(url, FANOUT_SECONDS);
@@ -729,6 +734,57 @@ async function main(): Promise<void> {
       JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n',
     );
   }
+}
+
+/**
+ * What a conditional write and a 10-item batch cost next to a plain set, through the machines' promise face on one
+ * connection (no subscribers), alternated in one run. Each caller writes its own keys, so no condition fails.
+ */
+async function writeCosts(connection: Connection): Promise<void> {
+  const at = { connection, database: 'bench', collection: 'writes' };
+  const item = { name: 'item', n: 1, tags: ['a', 'b'], on: true };
+  const contenders: Contender[] = [
+    { name: 'set', op: (key) => () => Pack.promises.setItem({ ...at, key, data: item }) },
+    {
+      name: 'set with ifRevision',
+      op: (key) => {
+        let revision: number | undefined;
+        return async () => {
+          if (revision === undefined) revision = (await Pack.promises.setItem({ ...at, key, data: item })).seq;
+          revision = (await Pack.promises.setItem({ ...at, key, data: item, ifRevision: revision })).seq;
+        };
+      },
+    },
+    {
+      name: 'batch of 10 sets',
+      op: (key) => {
+        const operations = Array.from({ length: 10 }, (_, i) => ({
+          op: 'set' as const,
+          key: `${key}:${i}`,
+          data: item,
+        }));
+        return () => Pack.promises.writeItems({ ...at, operations });
+      },
+    },
+  ];
+  const figures: Record<number, Record<string, Figure>> = {};
+  for (const c of [1, 64]) figures[c] = await compare(contenders, c, ROUND_MS);
+  results.collectionWrites = figures;
+  log('What a write costs (no subscribers; `Pack.promises` machines on one connection; a 4-field item):');
+  log();
+  log('| write | C=1 writes/s | ratio to set | C=64 writes/s | ratio to set | items/s at C=64 | CPU µs/write (C=64) |');
+  log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const { name } of contenders) {
+    const a = figures[1]![name];
+    const b = figures[64]![name];
+    if (!a || !b) continue;
+    const per = name.startsWith('batch') ? 10 : 1;
+    log(
+      `| ${name} | ${fmt(a.ops)} | ${(a.ops / figures[1]!.set!.ops).toFixed(2)} | ${fmt(b.ops)} | ${(b.ops / figures[64]!.set!.ops).toFixed(2)} | ${fmt(b.ops * per)} | ${b.cpu.toFixed(1)} |`,
+    );
+  }
+  log();
+  await connection.del((await connection.keys('memis:{bench/writes}:*')) as string[]);
 }
 
 function serverVersion(): string {
