@@ -456,7 +456,7 @@ export class NearCache {
     }
     // One command (WRITE_SCRIPT); readers of the key arriving meanwhile share it, as they share a read in flight.
     const token = this.store.begin(key);
-    const sentAt = performance.now();
+    const sentAt = ttl === undefined ? 0 : performance.now();
     const sent = client.sendCommand(
       ttl === undefined
         ? ['EVAL', WRITE_SCRIPT, '1', key, text]
