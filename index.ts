@@ -58,6 +58,7 @@ export type {
   CollectionStats,
   StatusEvents,
   ClientEvents,
+  RestoredInfo,
   ChangeInfo,
   Entry,
   SetOptions,

@@ -32,6 +32,21 @@ export type EventList<S extends string, Known extends string> = [EventNames<S>] 
     ? S
     : `unknown event: ${Exclude<EventNames<S>, Known>}`;
 
+/**
+ * An event name as a message shows it. Never throws: `JSON.stringify` would for a BigInt, a circular object or a
+ * throwing `toJSON`, and says `undefined` for a Symbol. Long names are shortened.
+ */
+function showName(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  else if (typeof value === 'symbol') text = value.toString();
+  else if (typeof value === 'bigint') text = `${value}n`;
+  else if (typeof value === 'function') text = 'a function';
+  else if (value !== null && typeof value === 'object') text = 'an object';
+  else text = String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
 interface Entry {
   fn: (...args: unknown[]) => void;
   once: boolean;
@@ -119,14 +134,14 @@ export abstract class Emitter<E extends EventMap> {
   #check(event: unknown, method: string): void {
     if (typeof event !== 'string' || !(this.eventNames as readonly string[]).includes(event))
       throw new TypeError(
-        redact(`Unknown ${this.emitterKind} event ${JSON.stringify(event)} given to ${method}(); ${this.#known()}.`),
+        redact(`Unknown ${this.emitterKind} event ${showName(event)} given to ${method}(); ${this.#known()}.`),
       );
   }
 
   #add(event: string, listener: unknown, once: boolean, method: string): this {
     this.#check(event, method);
     if (typeof listener !== 'function')
-      throw new TypeError(redact(`${method}(${JSON.stringify(event)}, listener): the listener must be a function.`));
+      throw new TypeError(redact(`${method}(${showName(event)}, listener): the listener must be a function.`));
     let list = this.#listeners.get(event);
     if (!list) this.#listeners.set(event, (list = []));
     list.push({ fn: listener as Entry['fn'], once });

@@ -44,6 +44,8 @@ export const ErrorCodes = {
   BAD_CONNECTION: 'E_BAD_CONNECTION',
   /** Redis accepted a command and did not answer within `meta.commandTimeout`. */
   NO_REPLY: 'E_REDIS_NO_REPLY',
+  /** A working connection failed or was lost (onUnexpectedFailure; the facade's one `error` per outage). */
+  CONNECTION_LOST: 'E_REDIS_CONNECTION_LOST',
   /** authenticate: Redis refused the credentials for a reason other than a wrong password. */
   AUTH_FAILED: 'E_AUTH_FAILED',
   /** destroyCachedValues: Redis refused the DEL (e.g. a read-only replica, an ACL). */

@@ -131,13 +131,30 @@ export type StatusEvents = {
   status: [status: CollectionStatus];
 };
 
+/** What a `restored` listener gets: the outage that just ended. */
+export interface RestoredInfo {
+  /** How long (ms) the client was without a working connection, from its `error` event to now. */
+  downMs: number;
+  /**
+   * Failures seen during the outage (the drop itself, each failed reconnect attempt of each connection, catch-ups
+   * that could not run): reported here as a count, each cause in the debug log (`NODE_DEBUG=machinepack-redis-ts`).
+   */
+  failures: number;
+  /** The server's address, password masked. */
+  address: string;
+}
+
 /** A client's events and the arguments their listeners get. */
 export type ClientEvents = {
   /**
-   * Connection trouble and errors thrown by collection listeners. Without a listener they are dropped: they
-   * never crash the process.
+   * Trouble: an outage (once at its start, code `E_REDIS_CONNECTION_LOST`, the first cause in `err.cause` and the
+   * masked address in `err.address`; its retries are not `error` events), a collection that could not be loaded
+   * or kept in step, a write nobody awaited that failed, and errors thrown by collection listeners. Without a
+   * listener they are dropped: they never crash the process.
    */
   error: [err: Error];
+  /** The outage announced by an `error` event is over: every connection of the client works again. */
+  restored: [info: RestoredInfo];
 };
 
 /** A collection listener (`this` is the collection). */

@@ -5,6 +5,7 @@
  * deleteItem, subscribeCollection, destroyManager. One command connection and one subscriber connection per
  * client serve all of its collections.
  */
+import { debuglog } from 'node:util';
 import type { Manager, UnexpectedFailure } from './connection';
 import type { Replica } from './collections/replica';
 import { assertPlainObject, ifRevisionArg, ttlMs, type WriteOperation } from './collections/codec';
@@ -137,6 +138,23 @@ function quitFirst(what: string): Error {
   return coded(ErrorCodes.CLIENT_QUIT, `Could not ${what}: the client quit (quit()) while it was in flight.`);
 }
 
+/** Every failure an outage folds into its one `error` event, for debugging: `NODE_DEBUG=machinepack-redis-ts`. */
+const debug = debuglog('machinepack-redis-ts');
+
+/** An outage in progress: since when, and how many failures it has folded. */
+interface Outage {
+  since: number;
+  failures: number;
+}
+
+/** Codes of trouble that is an effect of an outage in progress (a copy that cannot catch up, a call cut off). */
+const OUTAGE_EFFECTS: ReadonlySet<string> = new Set([
+  ErrorCodes.CATCH_UP_FAILED,
+  ErrorCodes.BAD_CONNECTION,
+  ErrorCodes.NO_REPLY,
+  ErrorCodes.CONNECTION_LOST,
+]);
+
 /** A promise that knows whether anyone asked for its outcome (see `MemisClient.settle`). */
 class ObservedPromise<R> extends Promise<R> {
   observed = false;
@@ -155,8 +173,14 @@ class ObservedPromise<R> extends Promise<R> {
 
 /** The client behind the `MemisClient` interface. */
 export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
-  protected readonly eventNames = ['error'] as const;
+  protected readonly eventNames = ['error', 'restored'] as const;
   protected readonly emitterKind = 'client';
+  /** The outage in progress (announced by one `error` event; `restored` ends it), if any. */
+  #outage: Outage | undefined;
+  /** The connections lost in the current outage and not ready again yet. */
+  readonly #down = new Set<object>();
+  /** The server's address, password masked (known once the manager exists). */
+  #address = '';
   readonly #connectionString: string;
   readonly #meta: Record<string, unknown>;
   readonly #options: { syncInterval: number; connectTimeout: number; retryDelay: number };
@@ -198,6 +222,8 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   async quit(): Promise<void> {
     if (this.#quit) return;
     this.#quit = true;
+    this.#outage = undefined;
+    this.#down.clear();
     await Promise.all([...this.collections].map((c) => c.unsubscribe()));
     const manager = await this.#manager?.catch(() => undefined);
     if (manager) await destroyManager({ manager });
@@ -227,6 +253,80 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     this.emit('error', err);
   }
 
+  /**
+   * @internal Trouble of a collection (a catch-up that failed, a subscription that could not load): while an
+   * outage is in progress it is one of its effects, counted and logged for debugging, not another `error` event.
+   * Nothing a caller awaits comes here: `set`/`del` reject their own promises.
+   */
+  reportTrouble(err: Error): void {
+    const code = (err as { code?: unknown }).code;
+    if (this.#outage && typeof code === 'string' && OUTAGE_EFFECTS.has(code)) {
+      this.#outage.failures++;
+      debug('outage of %s continues: %s', this.#address, err.message);
+      return;
+    }
+    this.report(err);
+  }
+
+  /**
+   * A connection of this client failed (onUnexpectedFailure: node-redis's `error` for the drop and for each failed
+   * reconnect attempt, the drop itself, a reset after no reply). The first failure that leaves a connection down
+   * starts an outage: one `error` event. Later failures while any connection is down are counted and logged, not
+   * emitted; `restored` follows when every connection lost in the outage is ready again. A failure that leaves
+   * the connection working (a failed keep-alive ping) is reported as it comes.
+   */
+  #onConnectionFailure(err: UnexpectedFailure): void {
+    debug(
+      'connection to %s: %s%s',
+      this.#address,
+      err.message,
+      err.originalError ? ` (${err.originalError.message})` : '',
+    );
+    if (this.#quit) return;
+    const connection = err.connection as unknown as { isReady?: boolean };
+    // node-redis marks a dropped connection not ready before it reports; a reset (no reply) is reported just before
+    // the connection is destroyed and reconnected: decide once that synchronous reaction is over.
+    queueMicrotask(() => {
+      if (this.#quit) return;
+      const lost = connection.isReady !== true || this.#down.has(connection);
+      if (!lost) {
+        if (this.#outage) this.#outage.failures++;
+        else this.report(err);
+        return;
+      }
+      this.#down.add(connection);
+      if (this.#outage) {
+        this.#outage.failures++;
+        return;
+      }
+      this.#outage = { since: Date.now(), failures: 1 };
+      const cause = err.originalError ?? err;
+      this.report(
+        coded(
+          ErrorCodes.CONNECTION_LOST,
+          `Lost the connection to Redis at ${this.#address} (${cause.message}); reconnecting in the background. ` +
+            "A 'restored' event follows once it works again; the failures until then are not reported one by one " +
+            '(NODE_DEBUG=machinepack-redis-ts logs them).',
+          { cause, address: this.#address },
+        ),
+      );
+    });
+  }
+
+  /** A connection of this client is ready (again): the end of the outage when it was the last one down. */
+  #onReady(connection: object): void {
+    if (!this.#down.delete(connection) || this.#down.size > 0 || !this.#outage || this.#quit) return;
+    const outage = this.#outage;
+    this.#outage = undefined;
+    debug(
+      'connection to %s restored after %d ms, %d failures',
+      this.#address,
+      Date.now() - outage.since,
+      outage.failures,
+    );
+    this.emit('restored', { downMs: Date.now() - outage.since, failures: outage.failures, address: this.#address });
+  }
+
   /** An `error` listener that throws has nowhere else to go: dropped, never a crash. */
   protected listenerFailed(): void {}
 
@@ -239,8 +339,11 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     return (this.#manager ??= createManager({
       connectionString: this.#connectionString,
       meta: this.#meta,
-      onUnexpectedFailure: (err: UnexpectedFailure) => this.report(err),
-    }).then((r) => r.manager));
+      onUnexpectedFailure: (err: UnexpectedFailure) => this.#onConnectionFailure(err),
+    }).then((r) => {
+      this.#address = r.manager.url;
+      return r.manager;
+    }));
   }
 
   #connect(which: 'command' | 'subscriber'): Promise<Connection> {
@@ -249,7 +352,11 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     if (cached) return cached;
     const p = this.#getManager()
       .then((manager) => getConnection({ manager, timeout: this.#options.connectTimeout }))
-      .then((r) => r.connection);
+      .then((r) => {
+        const connection = r.connection;
+        (connection as unknown as NodeJS.EventEmitter).on('ready', () => this.#onReady(connection));
+        return connection;
+      });
     // A failed attempt is forgotten, so the next call tries again.
     p.catch(() => {
       if (which === 'command' && this.#command === p) this.#command = undefined;
@@ -388,7 +495,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
             if (!stale()) this.#emit(type, key, data as T, revision);
           },
           onTrouble: (err) => {
-            if (!stale()) this.client.report(err);
+            if (!stale()) this.client.reportTrouble(err);
           },
           onStatus: (status) => {
             // The first `live` is announced below, once the copy is this collection's.
@@ -404,7 +511,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         return;
       } catch (err) {
         if (stale()) continue;
-        this.client.report(failure(err, `subscribe to ${this.database}/${this.name}`));
+        this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
         await new Promise((r) => setTimeout(r, timerDelay(this.client.options.retryDelay)).unref());
       }
     }

@@ -5,13 +5,17 @@
 import { inspect } from 'node:util';
 import type { LegacyClient } from '../legacy';
 import { buildClientOptions } from '../options';
+import { ErrorCodes } from '../errors';
 import { maskMeta, redact, redactError, Secrets, showConnectionString } from '../secrets';
+import { NoReplyError } from './reply-watch';
 import { MAX_TIMER_MS } from '../timers';
 import { topologyOf, type Topology } from '../topology';
 import type { RedisClient } from './client';
 
 /** What `onUnexpectedFailure` receives: the shape Sails' hooks read. */
 export interface UnexpectedFailure extends Error {
+  /** `E_REDIS_NO_REPLY` when the server stopped answering, else `E_REDIS_CONNECTION_LOST`. */
+  code: string;
   /** 'error': the client reported an error; 'end': the connection to the server was lost. */
   failureType: 'error' | 'end';
   /** The connection concerned. Its `ready` event fires when the server is back. */
@@ -129,7 +133,8 @@ export function reportFailure(
 ): void {
   const handler = manager.onUnexpectedFailure;
   if (!handler) return;
-  const err = new Error(redact(message)) as UnexpectedFailure;
+  const err = new Error(manager.redact(message)) as UnexpectedFailure;
+  err.code = original instanceof NoReplyError ? ErrorCodes.NO_REPLY : ErrorCodes.CONNECTION_LOST;
   err.failureType = failureType;
   err.connection = client;
   if (original) err.originalError = manager.redactError(original);
