@@ -376,13 +376,18 @@ describe('collection writes: conditions and batches', function () {
     try {
       await Promise.all(subs.map((s) => s.next('ready')));
       const c = client().database('writes').collection<{ round: number }>('torn');
-      const ROUNDS = 60;
+      const ROUNDS = 120;
       for (let round = 1; round <= ROUNDS; round++) {
         const b = c.batch();
         for (let i = 0; i < 10; i++) b.set(`b${i}`, { round });
         await b.exec();
-        // Now and then cut the subscribers' pub/sub connections: they catch up from the log.
+        // Now and then cut the subscribers' pub/sub connections: they catch up from the log; with the log emptied
+        // first, they resync from a snapshot while batches keep coming.
         if (round % 20 === 10) await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+        if (round % 20 === 15) {
+          await raw.xTrim('memis:{writes/torn}:log', 'MAXLEN', 0);
+          await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+        }
       }
       const late = client().database('writes').collection<{ round: number }>('torn');
       await late.subscribe();

@@ -28,7 +28,7 @@
  */
 import { decodeHash, decodeItemKey, parseLogEntry, parseNotification, sameJson, type Notification } from './codec';
 import { ExpiryHeap, timerDelay } from './expiry-heap';
-import type { ReplicaStore } from './store';
+import type { ReplicaStore, SnapshotHead } from './store';
 
 export type ChangeType = 'set' | 'delete' | 'expire';
 /**
@@ -48,6 +48,9 @@ interface Entry {
   /** When the item expires (ms since epoch, Redis's clock), 0 for never. */
   deadline: number;
 }
+
+/** An event held back while a write of several changes is applied (type, key, data, revision). */
+type HeldEvent = [ChangeType, string, Record<string, unknown>, number];
 
 /** How close to its deadline a vanished item counts as expired rather than deleted. */
 const EXPIRY_SLACK_MS = 1000;
@@ -126,7 +129,7 @@ export class Replica {
   #suspectAt = 0;
   readonly #listener = (message: string) => this.#onMessage(message);
   /** Events held back while a write of several changes (a batch) is applied, announced once all of it is. */
-  #held: Array<[ChangeType, string, Record<string, unknown>, number]> | undefined;
+  #held: HeldEvent[] | undefined;
 
   constructor(
     private readonly store: ReplicaStore,
@@ -294,17 +297,24 @@ export class Replica {
    * told of one change of a batch already reads every item of that batch in its new state.
    */
   #asOneStep(apply: () => void): void {
-    const outer = this.#held;
-    const held: NonNullable<typeof outer> = outer ?? [];
-    this.#held = held;
+    const release = this.#holdEvents();
     try {
       apply();
     } finally {
-      if (!outer) {
-        this.#held = undefined;
-        for (const [type, key, data, revision] of held) this.#emit(type, key, data, revision);
-      }
+      release();
     }
+  }
+
+  /** Hold events back until the returned function is called (then announce them in order). Nests. */
+  #holdEvents(): () => void {
+    if (this.#held) return () => undefined;
+    const held: HeldEvent[] = [];
+    this.#held = held;
+    return () => {
+      if (this.#held !== held) return;
+      this.#held = undefined;
+      for (const [type, key, data, revision] of held) this.#emit(type, key, data, revision);
+    };
   }
 
   /**
@@ -680,9 +690,20 @@ export class Replica {
     const head = await this.store.snapshotHead();
     if (this.#ended) return;
     this.#clock(head.clock, sentAt);
-    const members = head.members;
     // On a first load nothing is held, so nothing can have vanished: no need to remember what was seen.
     const seen = this.#items.size > 0 ? new Set<string>() : undefined;
+    // A copy that already holds items announces the differences once it holds all of them (one step, as for a
+    // batch); a first load announces items as it reads them (before subscribe() resolves).
+    const release = seen ? this.#holdEvents() : () => undefined;
+    try {
+      await this.#load(head, seen);
+    } finally {
+      release();
+    }
+  }
+
+  async #load(head: SnapshotHead, seen: Set<string> | undefined): Promise<void> {
+    const members = head.members;
     const gone: string[] = [];
     // The next window is requested before this one is decoded, so Redis and the network work while we parse.
     const fetchWindow = (start: number) => this.store.readItems(members.slice(start, start + SNAPSHOT_WINDOW));
@@ -713,6 +734,9 @@ export class Replica {
         if (key === undefined || item.seq === 0) continue;
         if (item.deadline > 0 && item.deadline <= now) continue;
         seen?.add(key);
+        // Written after the head was read: its notification (buffered, applied after the load with the rest of its
+        // write) or the catch-up it leads to brings it, so a batch is never half-applied by a re-sync.
+        if (seen && item.seq > head.seq) continue;
         this.#put(key, item.data, item.seq, item.deadline, this.#items.get(key));
       }
     }
