@@ -17,9 +17,9 @@
  *   order for the write, the reads and the invalidations), dropping the key before the write; the write is one
  *   script, SET and then a read of the key (so Redis tracks it for us again), and the value written is stored
  *   when it is acknowledged unless an invalidation of the key came first (where scripts are refused: the SET,
- *   then GET + PTTL in the same pipeline, stored as any read). destroyCachedValues (and cacheValue while the tracking connection is
- *   down) go through the caller's connection and drop the keys here before the command is sent and again when it
- *   is acknowledged (marking reads in flight stale). Either way a process reads its own acknowledged writes even
+ *   then GET + PTTL in the same pipeline, stored as any read). destroyCachedValues (and cacheValue while the
+ *   tracking connection is down) go through the caller's connection and drop the keys here before the command
+ *   is sent and again when it is acknowledged (marking reads in flight stale). Either way a process reads its own acknowledged writes even
  *   before Redis's invalidation has come back.
  * - Losing the tracking connection (socket closed, CLIENT KILL, server killed or restarted, no answer to our
  *   heartbeat within `meta.commandTimeout`) empties the cache and bypasses it until node-redis has reconnected and
