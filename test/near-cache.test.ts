@@ -160,6 +160,28 @@ describe('near-cache (meta.nearCache) against a real server', () => {
     assert.deepEqual((await get('copy')).value, { list: [1, 2], name: 'a' });
   });
 
+  it('the runner face (await, .exec, .switch) is answered from memory too, and a miss still exits notFound', async () => {
+    await Pack.promises.cacheValue({ connection, key: 'runner-hit', value: { n: 1 } });
+    const hits = near.store.hits;
+    assert.deepEqual(await Pack.getCachedValue({ connection, key: 'runner-hit' }), { value: { n: 1 } });
+    const viaExec = await new Promise((resolve, reject) =>
+      Pack.getCachedValue({ connection, key: 'runner-hit' }).exec((err: unknown, r: unknown) =>
+        err ? reject(err as Error) : resolve(r),
+      ),
+    );
+    assert.deepEqual(viaExec, { value: { n: 1 } });
+    const viaSwitch = await new Promise((resolve, reject) =>
+      Pack.getCachedValue({ connection, key: 'runner-hit' }).switch({
+        error: reject,
+        notFound: () => reject(new Error('notFound')),
+        success: resolve,
+      }),
+    );
+    assert.deepEqual(viaSwitch, { value: { n: 1 } });
+    assert.equal(near.store.hits, hits + 3, 'all three were hits');
+    await assert.rejects(async () => Pack.getCachedValue({ connection, key: 'runner-missing' }), { exit: 'notFound' });
+  });
+
   it('a write on another connection: once acknowledged and its invalidation delivered, no read returns the old value', async () => {
     for (let i = 0; i < 50; i++) {
       await get('counter').catch(() => undefined); // cached (from the second round on)
