@@ -138,12 +138,18 @@ describe('command line: machinepack-redis-ts', function () {
     it('prints the current items, then each change made through the API, one line each', async () => {
       const cli = start(['watch', 'region-nl', 'flags', '--url', srv.url]);
       await cli.until((c) => /Watching "region-nl"\/"flags"/.test(c.stderr), 'it watches');
-      assert.deepEqual(cli.lines, ['set beta {"on":true}']);
+      assert.equal(cli.lines.length, 1);
+      const beta = /^set beta \{"on":true\} \(revision (\d+)\)$/.exec(cli.lines[0]!);
+      assert.ok(beta, cli.lines[0]);
       const flags = client.database('region-nl').collection('flags');
-      await flags.set('dark mode', { on: false, pct: 10 });
+      const revision = await flags.set('dark mode', { on: false, pct: 10 });
       await flags.del('beta');
       await cli.until((c) => c.lines.length === 3, 'two changes');
-      assert.deepEqual(cli.lines.slice(1), ['set "dark mode" {"on":false,"pct":10}', 'delete beta {"on":true}']);
+      // A delete shows the revision of the last copy held.
+      assert.deepEqual(cli.lines.slice(1), [
+        `set "dark mode" {"on":false,"pct":10} (revision ${revision})`,
+        `delete beta {"on":true} (revision ${beta[1]})`,
+      ]);
       assert.equal(await cli.stop('SIGINT'), 0);
       await flags.set('beta', { on: true });
       await flags.del('dark mode');
@@ -153,10 +159,9 @@ describe('command line: machinepack-redis-ts', function () {
       const cli = start(['watch', 'region-nl', 'flags', '--url', srv.url, '--json']);
       await cli.until((c) => /Watching/.test(c.stderr), 'it watches');
       const flags = client.database('region-nl').collection('flags');
-      await flags.set('gone soon', { on: true }, 0.05);
+      const revision = await flags.set('gone soon', { on: true }, 0.05);
       await cli.until((c) => c.lines.length === 3, 'a set and an expire');
       const lines = cli.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      // The facade on main has no per-item revision yet: `revision` is null until it does.
       for (const l of lines) assert.deepEqual(Object.keys(l), ['event', 'key', 'data', 'revision']);
       assert.deepEqual(
         lines.map((l) => [l.event, l.key, l.data]),
@@ -166,7 +171,11 @@ describe('command line: machinepack-redis-ts', function () {
           ['expire', 'gone soon', { on: true }],
         ],
       );
-      assert.ok(lines.every((l) => l.revision === null || typeof l.revision === 'number'));
+      assert.ok(lines.every((l) => typeof l.revision === 'number'));
+      assert.deepEqual(
+        lines.slice(1).map((l) => l.revision),
+        [revision, revision],
+      );
       assert.equal(await cli.stop('SIGTERM'), 0);
     });
   });
