@@ -73,7 +73,10 @@ export interface ConflictError extends Error {
  * Each key may appear once; at most 1,000 operations.
  */
 export interface Batch<T extends object = Record<string, unknown>> {
-  /** Add a set (checked at once: bad data throws here, naming the key). Returns the batch, so calls chain. */
+  /**
+   * Add a set. Nothing is checked or sent yet: bad data or options make `exec()` reject with a usage error naming
+   * the key, before anything is sent. Returns the batch, so calls chain.
+   */
   set(key: string, data: T, options?: SetOptions): this;
   /** Add a delete. Returns the batch, so calls chain. */
   del(key: string, options?: DelOptions): this;

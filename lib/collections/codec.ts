@@ -11,8 +11,8 @@
  * | `memis:{D/C}:i:<key>` | hash    | one item: `v` (the item as one JSON object), `m:seq` (its last write's sequence number, the item's revision), `m:dl` (its deadline, ms on Redis's clock; absent without TTL) |
  * | `memis:{D/C}:meta`    | hash    | `seq` (last sequence number), `epoch` (changes when the collection is re-created: a restart empty, a FLUSHALL, an evicted meta), `t` (the last write's stamp) |
  * | `memis:{D/C}:keys`    | set     | the URI-encoded keys of the items (may hold keys of expired items; loads prune them) |
- * | `memis:{D/C}:log`     | stream  | the last changes (about 10,000), id `<seq>-0`, fields `t` (stamp), `o` (`s` set, `d` delete), `k` (key), `d` (deadline, 0 for none): no payloads |
- * | `memis:{D/C}:ch`      | channel | notifications: `seq \n epoch \n t \n pt \n op \n key \n deadline \n payload`, payload the item as JSON (empty for a delete) |
+ * | `memis:{D/C}:log`     | stream  | the last writes (about 10,000), id `<seq>-0`, fields `t` (stamp), then per change `o` (`s` set, `d` delete), `k` (key), `d` (deadline, 0 for none): no payloads; a batch is one entry |
+ * | `memis:{D/C}:ch`      | channel | notifications: `seq \n epoch \n t \n pt`, then per change `\n op \n key \n deadline \n payload`, payload the item as JSON (empty for a delete); a batch is one notification |
  *
  * `t` is the write's stamp (Redis `TIME` in microseconds, strictly increasing within an epoch) and `pt` the stamp
  * of the write before it: a copy checks that each notification continues the chain it holds, and compares its
@@ -186,8 +186,8 @@ export interface Change {
 }
 
 /**
- * A notification, parsed: one write (today one change; the format allows several, for atomic batches, each as
- * `op \n key \n deadline \n payload` after the header).
+ * A notification, parsed: one write, with its changes (one for setItem/deleteItem, one per changed item for a
+ * writeItems batch), each as `op \n key \n deadline \n payload` after the header.
  */
 export interface Notification {
   seq: number;
