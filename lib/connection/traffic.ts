@@ -5,8 +5,8 @@
  * How we see the bytes. node-redis 6 keeps its socket private (RedisClient#socket, RedisSocket#socket) and exposes
  * no per-chunk event, and its tracing channels report commands and complete replies, not bytes. The choice:
  *
- * - Node's `net.client.socket` diagnostics channel (public, stable since Node 16, published synchronously from
- *   `net.connect()` with the new socket) tells us every client socket the process opens. We claim the one
+ * - Node's `net.client.socket` diagnostics channel (a documented built-in channel, published synchronously
+ *   from `net.connect()` with the new socket) tells us every client socket the process opens. We claim the one
  *   node-redis opens for a connection of ours by when it is opened: node-redis creates its socket synchronously
  *   inside `client.connect()` and synchronously right after emitting `reconnecting` (both in the retry loop and
  *   after a drop), so a claim window opened just before those points and closed in the same turn holds exactly
