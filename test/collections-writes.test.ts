@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import path from 'node:path';
+import fc from 'fast-check';
 import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { ChangeInfo, MemisClient } from '../index';
@@ -410,5 +411,70 @@ describe('collection writes: conditions and batches', function () {
     } finally {
       await Promise.all(subs.map((s) => s.stop()));
     }
+  });
+
+  it('property: a random batch is applied whole or refused whole (conflict or bad input), never in part', async () => {
+    const c = client().database('batch').collection<Record<string, unknown>>('prop');
+    const KEYS = ['a', 'b', 'c', 'd'];
+    /** Every item hash and the meta: what must not change when a batch is refused. */
+    const state = async () => {
+      const out: Record<string, unknown> = { meta: await raw.hGetAll('memis:{batch/prop}:meta') };
+      for (const k of KEYS) out[k] = await raw.hGetAll(`memis:{batch/prop}:i:${k}`);
+      return out;
+    };
+    const outcomes = { applied: 0, E_CONFLICT: 0, E_INVALID_INPUT: 0 };
+    const revisionOf = async (k: string) => Number((await raw.hGet(`memis:{batch/prop}:i:${k}`, 'm:seq')) ?? 0);
+    const op = fc.record({
+      del: fc.boolean(),
+      key: fc.constantFrom(...KEYS),
+      data: fc.oneof(
+        fc.dictionary(fc.string({ maxLength: 3 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+        fc.constantFrom<unknown>(null, [1], { f: undefined }, { f: () => 1 }),
+      ),
+      condition: fc.constantFrom('none', 'current', 'absent', 'wrong'),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 5 }), async (ops) => {
+        const before = await state();
+        const b = c.batch();
+        for (const o of ops) {
+          const current = await revisionOf(o.key);
+          const ifRevision =
+            o.condition === 'none'
+              ? undefined
+              : o.condition === 'current'
+                ? current
+                : o.condition === 'absent'
+                  ? 0
+                  : current + 1000;
+          const options = ifRevision === undefined ? undefined : { ifRevision };
+          if (o.del) b.del(o.key, options);
+          else b.set(o.key, o.data as Record<string, unknown>, options);
+        }
+        try {
+          const revisions = await b.exec();
+          assert.equal(revisions.length, ops.length);
+          outcomes.applied++;
+          for (const [i, o] of ops.entries()) {
+            const v = await raw.hGet(`memis:{batch/prop}:i:${o.key}`, 'v');
+            if (o.del) {
+              assert.equal(v, null);
+              assert.equal(revisions[i], 0);
+            } else {
+              assert.deepEqual(JSON.parse(v!), JSON.parse(JSON.stringify(o.data)));
+              assert.equal(await revisionOf(o.key), revisions[i]);
+            }
+          }
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          assert.ok(code === 'E_CONFLICT' || code === 'E_INVALID_INPUT', (err as Error).message);
+          outcomes[code]++;
+          assert.deepEqual(await state(), before, 'a refused batch changed nothing');
+        }
+      }),
+      { numRuns: 150 },
+    );
+    // Each outcome was met, so the property was tested on all three.
+    for (const [outcome, n] of Object.entries(outcomes)) assert.ok(n >= 3, `${outcome}: ${n}`);
   });
 });
