@@ -277,19 +277,23 @@ export class Replica {
     }
     this.#seq = n.seq;
     this.#t = n.t;
+    // One change (the common case) is one step by itself: no closure, no held-back events.
+    if (n.changes.length === 1) return this.#applyChange(n.changes[0]!, n.seq);
     this.#asOneStep(() => {
-      for (const c of n.changes) {
-        const held = this.#items.get(c.key);
-        if (held && held.seq >= n.seq) continue;
-        if (c.op === 'd') {
-          if (held) this.#remove(c.key, 'delete', held);
-        } else if (c.deadline > 0 && c.deadline <= this.#redisNow()) {
-          if (held) this.#remove(c.key, 'expire', held); // written already expired (a delayed message)
-        } else {
-          this.#put(c.key, c.data!, n.seq, c.deadline, held);
-        }
-      }
+      for (const c of n.changes) this.#applyChange(c, n.seq);
     });
+  }
+
+  #applyChange(c: Notification['changes'][number], seq: number): void {
+    const held = this.#items.get(c.key);
+    if (held && held.seq >= seq) return;
+    if (c.op === 'd') {
+      if (held) this.#remove(c.key, 'delete', held);
+    } else if (c.deadline > 0 && c.deadline <= this.#redisNow()) {
+      if (held) this.#remove(c.key, 'expire', held); // written already expired (a delayed message)
+    } else {
+      this.#put(c.key, c.data!, seq, c.deadline, held);
+    }
   }
 
   /**
@@ -394,6 +398,7 @@ export class Replica {
 
   /** Store an item; announce `set` only when its contents changed. */
   #put(key: string, data: Record<string, unknown>, seq: number, deadline: number, held: Entry | undefined): void {
+    const hadDeadline = held !== undefined && held.deadline > 0;
     if (held && sameJson(held.data, data)) {
       held.seq = seq;
       held.deadline = deadline;
@@ -401,9 +406,11 @@ export class Replica {
       this.#items.set(key, { data, seq, deadline });
       this.#emit('set', key, data, seq);
     }
-    if (deadline > 0) this.#heap.set(key, deadline);
-    else this.#heap.delete(key);
-    this.#armExpiry();
+    // Only an item with a deadline is in the heap: an item without one, before and after, costs nothing here.
+    if (deadline > 0) {
+      this.#heap.set(key, deadline);
+      this.#armExpiry();
+    } else if (hadDeadline && this.#heap.delete(key)) this.#armExpiry();
   }
 
   #remove(key: string, type: 'delete' | 'expire', held: Entry): void {
