@@ -5,12 +5,13 @@
  * Every command goes through the connection's reply bound (`bounded`), like machine calls: a command connection
  * that stops answering is reset and the waiting command rejected, never left pending.
  */
+import { createHash } from 'node:crypto';
 import { MultiErrorReply } from 'redis';
 import { bounded } from '../connection';
 import type { RedisClient } from '../connection/client';
 import type { CollectionKeys } from './codec';
 import { timerDelay } from './expiry-heap';
-import { run, scripts } from './scripts';
+import { run, scripts, type Script } from './scripts';
 
 /** The head of a snapshot: the meta, the index members and Redis's clock, read together (MULTI). */
 export interface SnapshotHead {
@@ -59,7 +60,7 @@ export interface ReplicaStore {
   watch(onSubscriberReady: () => void, onCommandReady: () => void, onLost?: () => void): void;
   unwatch(): void;
   snapshotHead(): Promise<SnapshotHead>;
-  /** The HGETALL pairs of these (encoded) members, in order. */
+  /** The field/value pairs of these (encoded) members' items, in order (empty: gone). */
   readItems(members: string[]): Promise<string[][]>;
   catchUp(epoch: string, seq: number, t: string, max: number): Promise<CatchUpReply>;
   check(seq: number): Promise<CheckReply>;
@@ -147,6 +148,26 @@ async function flushChecks(command: RedisClient, schedule: ConnectionSchedule): 
   }
 }
 
+/**
+ * A snapshot window in one command: for each item key, its JSON (`v`), revision (`m:seq`) and deadline (`m:dl`),
+ * flat, nil for a missing field. KEYS: the item keys (one collection: one slot).
+ */
+const READ_ITEMS_SOURCE = `
+local out = {}
+for i = 1, #KEYS do
+  local r = redis.call('HMGET', KEYS[i], 'v', 'm:seq', 'm:dl')
+  local j = 3 * i
+  out[j - 2] = r[1]
+  out[j - 1] = r[2]
+  out[j] = r[3]
+end
+return out
+`;
+const READ_ITEMS: Script = {
+  source: READ_ITEMS_SOURCE,
+  sha: createHash('sha1').update(READ_ITEMS_SOURCE).digest('hex'),
+};
+
 /** Flat field/value pairs of a hash reply (RESP2 gives an array; RESP3 may give an object). */
 function pairs(reply: unknown): string[] {
   if (Array.isArray(reply)) return reply.map(String);
@@ -233,10 +254,28 @@ export function redisStore(
     },
     async readItems(members) {
       if (members.length === 0) return [];
-      const pipeline = command.multi();
-      for (const m of members) pipeline.hGetAll(keys.itemPrefix + m);
-      const replies = (await bounded(command, pipeline.execAsPipeline())) as unknown[];
-      return replies.map(pairs);
+      // One command for the window: the three fields an item of the current layout has, without their names.
+      const itemKeys = new Array<string>(members.length);
+      for (let i = 0; i < members.length; i++) itemKeys[i] = keys.itemPrefix + members[i]!;
+      const flat = (await bounded(command, run(command, READ_ITEMS, itemKeys, []))) as Array<string | null>;
+      const out: string[][] = new Array<string[]>(members.length);
+      let older: number[] | undefined;
+      for (let i = 0; i < members.length; i++) {
+        const v = flat[3 * i];
+        const seq = flat[3 * i + 1];
+        const dl = flat[3 * i + 2];
+        if (v == null) {
+          out[i] = [];
+          if (seq != null) (older ??= []).push(i); // an item of the first layout (`d:` fields): read it whole
+        } else out[i] = dl == null ? ['v', v, 'm:seq', seq ?? '0'] : ['v', v, 'm:seq', seq ?? '0', 'm:dl', dl];
+      }
+      if (older) {
+        const again = command.multi();
+        for (const i of older) again.hGetAll(keys.itemPrefix + members[i]!);
+        const whole = (await bounded(command, again.execAsPipeline())) as unknown[];
+        for (let j = 0; j < older.length; j++) out[older[j]!] = pairs(whole[j]);
+      }
+      return out;
     },
     async catchUp(epoch, seq, t, max) {
       const r = (await bounded(
