@@ -65,6 +65,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Invo
     if (arg.startsWith('-') && arg !== '-') {
       const eq = arg.indexOf('=');
       const name = eq > 0 ? arg.slice(0, eq) : arg;
+      if (flags.has(name)) throw new CliError(`${name} given twice; give it once.`, 2);
       if (FLAGS_WITH_VALUE.has(name)) {
         const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
         if (value === undefined || value === '') throw new CliError(`${name} needs a value.`, 2);

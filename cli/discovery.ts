@@ -13,6 +13,8 @@ const { createManager, getConnection, destroyManager } = Pack.promises;
 
 /** How long connecting may take before the command gives up. */
 export const CONNECT_TIMEOUT_MS = 5000;
+/** How long `get` and `watch` wait for the local copy to load (after connecting) before giving up. */
+export const LOAD_TIMEOUT_MS = 10000;
 /** Keys asked for per SCAN / SSCAN step. */
 const SCAN_COUNT = 1000;
 

@@ -8,7 +8,7 @@
  * | `databases` | `[{ name, collections: [{ name, items, revision }] }]`, again whenever it changes |
  * | `snapshot`  | `{ database, collection, items: [{ key, data, revision }] }` once the copy is loaded |
  * | `change`    | `{ event, key, data, revision }` for each set / expire / delete               |
- * | `status`    | `{ items, status?, stats? }` (status and stats when the facade has them)     |
+ * | `status`    | `{ items, status, stats }`                                                   |
  * | `problem`   | `{ message }`: connection trouble, secrets masked                            |
  *
  * Items are followed through the facade (one client; one subscription per collection however many pages

@@ -10,7 +10,7 @@
 import { createClient, type Collection, type MemisClient } from '../index';
 import { CliError, USAGE, displayUrl, parseArgs, type Invocation } from './args';
 import {
-  CONNECT_TIMEOUT_MS,
+  LOAD_TIMEOUT_MS,
   collectionExists,
   describeCollection,
   findCollections,
@@ -63,27 +63,25 @@ async function run(invocation: Invocation, session: Session, io: Io): Promise<nu
         const counts = new Map<string, number>();
         for (const [d] of pairs) counts.set(d, (counts.get(d) ?? 0) + 1);
         if (counts.size === 0) io.err(`No databases at ${displayUrl(url)}.`);
-        for (const [d, n] of counts) io.out(`${d}\t${n} collection${n === 1 ? '' : 's'}`);
+        for (const [d, n] of counts) io.out(`${nameText(d)}\t${n} collection${n === 1 ? '' : 's'}`);
         return 0;
       }
-      if (pairs.length === 0) io.err(`No collections in database ${JSON.stringify(command.database)}.`);
+      if (pairs.length === 0) io.err(`No collections in database ${quoted(command.database)}.`);
       for (const [d, c] of pairs) {
         const info = await describeCollection(session.connection, d, c);
-        io.out(`${c}\t${info.items} item${info.items === 1 ? '' : 's'}\trevision ${info.revision}`);
+        io.out(`${nameText(c)}\t${info.items} item${info.items === 1 ? '' : 's'}\trevision ${info.revision}`);
       }
       return 0;
     }
     case 'get': {
       if (!(await collectionExists(session.connection, command.database, command.collection)))
         throw new CliError(`No collection ${where(command.database, command.collection)}.`);
-      return await withCollection(url, password, command.database, command.collection, io, async (collection) => {
-        await loaded(collection, io);
+      return await withCollection(url, password, command.database, command.collection, io, async (collection, load) => {
+        await load();
         if (command.key !== undefined) {
           const data = collection.get(command.key);
           if (data === undefined)
-            throw new CliError(
-              `No item ${JSON.stringify(command.key)} in ${where(command.database, command.collection)}.`,
-            );
+            throw new CliError(`No item ${quoted(command.key)} in ${where(command.database, command.collection)}.`);
           io.out(JSON.stringify(data, null, 2));
           return 0;
         }
@@ -94,17 +92,17 @@ async function run(invocation: Invocation, session: Session, io: Io): Promise<nu
       });
     }
     case 'watch':
-      return await withCollection(url, password, command.database, command.collection, io, async (collection) => {
+      return await withCollection(url, password, command.database, command.collection, io, async (collection, load) => {
         const print = (event: string) => (key: string, data: object, info?: unknown) => {
           const revision = revisionOf(collection, key, info);
           io.out(
             command.json
               ? JSON.stringify({ event, key, data, revision })
-              : `${event} ${keyText(key)} ${JSON.stringify(data)}${revision === null ? '' : ` (revision ${revision})`}`,
+              : `${event} ${nameText(key)} ${JSON.stringify(data)}${revision === null ? '' : ` (revision ${revision})`}`,
           );
         };
         collection.on('set', print('set')).on('expire', print('expire')).on('delete', print('delete'));
-        await loaded(collection, io);
+        await load();
         io.err(
           `Watching ${where(command.database, command.collection)} at ${displayUrl(url)}: ${collection.size} item${collection.size === 1 ? '' : 's'} above, changes follow. Ctrl-C to stop.`,
         );
@@ -131,47 +129,76 @@ async function run(invocation: Invocation, session: Session, io: Io): Promise<nu
 
 /** `"d"/"c"` for messages. */
 function where(database: string, collection: string): string {
-  return `${JSON.stringify(database)}/${JSON.stringify(collection)}`;
+  return `${quoted(database)}/${quoted(collection)}`;
 }
 
-/** An item key as printed by `watch`: bare when unambiguous, else as a JSON string. */
-function keyText(key: string): string {
-  return /^[\w.:@/+-]+$/.test(key) ? key : JSON.stringify(key);
+/**
+ * A name or key as printed by `list` and `watch`: bare when it is plain (no whitespace, quote, backslash, control
+ * or invisible character), else as a JSON string, so that no name can forge a line or reach the terminal as an
+ * escape sequence.
+ */
+export function nameText(text: string): string {
+  return text !== '' && /^[^\s"\\\p{C}]+$/u.test(text) ? text : quoted(text);
 }
 
-/** A facade client for one collection, quit afterwards; trouble it reports goes to stderr (once per message). */
+/** A JSON string whose every control, invisible or line-separating character is escaped (`\u009b`, `\u2028`). */
+export function quoted(text: string): string {
+  return JSON.stringify(text).replace(/[\p{C}\u2028\u2029]/gu, (c) =>
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}
+
+/**
+ * A facade client for one collection, quit afterwards. `use` calls `load()` to load the local copy. Trouble the
+ * client reports while loading becomes the reason of the one-line failure when loading does not finish; after
+ * that, it goes to stderr (once per message) while the command goes on.
+ */
 async function withCollection(
   url: string,
   password: string | undefined,
   database: string,
   name: string,
   io: Io,
-  use: (collection: Collection<object>) => Promise<number>,
+  use: (collection: Collection<object>, load: () => Promise<void>) => Promise<number>,
 ): Promise<number> {
   const client: MemisClient = createClient(url, password ? { password } : {});
+  let loading = true;
+  let problem: string | undefined;
   let last = '';
   client.on('error', (err: unknown) => {
-    const line = `${NAME}: ${oneLine(err)}`;
+    problem = oneLine(err);
+    if (loading) return;
+    const line = `${NAME}: ${problem}`;
     if (line !== last) io.err(line);
     last = line;
   });
+  const collection = client.database(database).collection<object>(name);
+  const load = async (): Promise<void> => {
+    await loaded(collection, io, () => problem);
+    loading = false;
+  };
   try {
-    return await use(client.database(database).collection<object>(name));
+    return await use(collection, load);
   } finally {
     await client.quit();
   }
 }
 
-/** Wait for the local copy to load; Redis went away since the check when that takes too long. */
-async function loaded(collection: Collection<object>, io: Io): Promise<void> {
+/**
+ * Wait for the local copy to load, at most LOAD_TIMEOUT_MS (Redis went away, or its pub/sub connection does not
+ * answer); the failure names the last trouble the client reported.
+ */
+async function loaded(collection: Collection<object>, io: Io, problem: () => string | undefined): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const limit = 2 * CONNECT_TIMEOUT_MS;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(new CliError(`Could not load ${where(collection.database, collection.name)} within ${limit / 1000} s.`)),
-      limit,
-    );
+    timer = setTimeout(() => {
+      const why = problem();
+      reject(
+        new CliError(
+          `Could not load ${where(collection.database, collection.name)} within ${LOAD_TIMEOUT_MS / 1000} s${why ? `: ${why}` : '.'}`,
+        ),
+      );
+    }, LOAD_TIMEOUT_MS);
   });
   try {
     await Promise.race([collection.subscribe(), late, io.stopped.then(() => undefined)]);

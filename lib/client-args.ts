@@ -27,6 +27,8 @@ export interface ResolvedClientArgs {
   facade: { syncInterval?: number; connectTimeout?: number; retryDelay?: number };
 }
 
+/** The smallest `syncInterval` (ms) a collection copy takes. */
+export const MIN_SYNC_INTERVAL_MS = 10;
 const FACADE_KEYS = ['syncInterval', 'connectTimeout', 'retryDelay'] as const;
 /** v3 (and 6) names of the server's address and credentials, resolved here rather than passed on. */
 const ADDRESS_KEYS = ['url', 'host', 'port', 'path', 'db', 'database', 'user', 'username', 'password', 'auth_pass'];
@@ -193,6 +195,9 @@ export function resolveClientArgs(args: unknown[]): ResolvedClientArgs {
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
       throw fail(`${key} must be a positive number of milliseconds (got ${describeValue(v)}).`);
+    // The copy's periodic check cannot run more often than this (the subscribeCollection machine's floor).
+    if (key === 'syncInterval' && v < MIN_SYNC_INTERVAL_MS)
+      throw fail(`syncInterval must be ${MIN_SYNC_INTERVAL_MS} ms or more (got ${describeValue(v)}).`);
     facade[key] = v;
     delete o[key];
   }

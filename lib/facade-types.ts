@@ -337,7 +337,8 @@ export interface ClientOptions extends Omit<RedisClientOptions, 'modules' | 'fun
    */
   commandTimeout?: number;
   /**
-   * How often (ms) each subscribed collection checks Redis for changes it missed (lost notifications, a restart).
+   * How often (ms) each subscribed collection checks Redis for changes it missed (lost notifications, a restart);
+   * 10 or more, else `createClient` throws `E_INVALID_INPUT`.
    * @default 1000
    */
   syncInterval?: number;

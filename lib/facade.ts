@@ -93,6 +93,12 @@ function failure(err: unknown, what: string, connecting = false): Error {
   return err as Error;
 }
 
+/** A caller's mistake refused by a machine (`E_INVALID_INPUT`, `E_INVALID_ARGINS`): retrying cannot help. */
+function isUsageError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === ErrorCodes.INVALID_INPUT || code === ErrorCodes.INVALID_ARGINS;
+}
+
 /** The error of a write whose condition did not hold (a `conflict` exit): `code` E_CONFLICT, `key`, `revision`. */
 function conflictError(err: unknown, what: string, key?: string): ConflictError | undefined {
   const e = err as { exit?: string; name?: string; raw?: { revision?: number; key?: string } };
@@ -511,6 +517,8 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         return;
       } catch (err) {
         if (stale()) continue;
+        // A usage refusal (an input the machine does not take) fails the same way every time: never retried.
+        if (isUsageError(err)) throw err;
         this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
         await new Promise((r) => setTimeout(r, timerDelay(this.client.options.retryDelay)).unref());
       }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { createClient as createRedis } from 'redis';
 import Pack from '../index';
@@ -97,6 +98,22 @@ describe('command line: machinepack-redis-ts', function () {
       }
       const r = await runCli(['list', 'ttl-db', '--url', srv.url]);
       assert.equal(r.stdout, 'short\t1 item\trevision 2\n');
+    });
+
+    it('prints a name holding a newline or an escape sequence as an escaped JSON string, never raw', async () => {
+      const forged = 'd\nforged\t9 collections';
+      await client.database(forged).collection('c\u001b[31mred\u009b').set('k', { v: 1 });
+      try {
+        const dbs = await runCli(['list', '--url', srv.url]);
+        assert.equal(dbs.code, 0, dbs.stderr);
+        assert.ok(dbs.stdout.split('\n').includes('"d\\nforged\\t9 collections"\t1 collection'), dbs.stdout);
+        assert.ok(!dbs.stdout.split('\n').includes('forged\t9 collections'), dbs.stdout);
+        const cols = await runCli(['list', forged, '--url', srv.url]);
+        assert.equal(cols.stdout, '"c\\u001b[31mred\\u009b"\t1 item\trevision 1\n');
+        for (const c of ['\u001b', '\u009b', '\nforged']) assert.ok(!(cols.stdout + dbs.stdout).includes(c), c);
+      } finally {
+        await client.database(forged).collection('c\u001b[31mred\u009b').del('k');
+      }
     });
 
     it('says so on stderr and exits 0 when a database has no collections', async () => {
@@ -209,6 +226,40 @@ describe('command line: machinepack-redis-ts', function () {
       });
     }
 
+    it('get, watch: exit 1 with one line when only the pub/sub connection goes unanswered', async () => {
+      // Commands pass; a connection is black-holed from the moment it sends SUBSCRIBE.
+      const proxy = net.createServer((down) => {
+        const up = net.connect(srv.port, '127.0.0.1');
+        let hole = false;
+        down.on('data', (d) => {
+          if (/SUBSCRIBE/i.test(d.toString('latin1'))) hole = true;
+          if (!hole) up.write(d);
+        });
+        up.on('data', (d) => {
+          if (!hole) down.write(d);
+        });
+        for (const [a, b] of [
+          [down, up],
+          [up, down],
+        ] as const) {
+          a.on('error', () => b.destroy());
+          a.on('close', () => b.destroy());
+        }
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      const url = `redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+      try {
+        const [got, watched] = await Promise.all([
+          runCli(['get', 'region-nl', 'artists', '--url', url]),
+          runCli(['watch', 'region-nl', 'artists', '--url', url]),
+        ]);
+        for (const r of [got, watched])
+          assertOneLineFailure(r, 1, /^machinepack-redis-ts: Could not load "region-nl"\/"artists" within 10 s: \S/);
+      } finally {
+        proxy.close();
+      }
+    });
+
     it('exits with one line on a URL of another scheme, a missing password, a wrong REDISCLI_AUTH', async () => {
       const [scheme, missing, wrongEnv] = await Promise.all([
         runCli(['list', '--url', `http://:${encodeURIComponent(PASSWORD)}@127.0.0.1:1`]),
@@ -272,6 +323,8 @@ describe('command line: machinepack-redis-ts', function () {
       assert.equal(parseArgs(['list'], { REDIS_URL: 'redis://h:2' }).url, 'redis://h:2');
       assert.throws(() => parseArgs(['inspect', '--port', '70000', '--url', 'redis://h'], {}), /--port must be/);
       assert.throws(() => parseArgs(['list', '--json', '--url', 'redis://h'], {}), /--json applies to watch only/);
+      assert.throws(() => parseArgs(['list', '--url', 'redis://a', '--url', 'redis://b'], {}), /--url given twice/);
+      assert.throws(() => parseArgs(['watch', 'd', 'c', '--json', '--json', '--url=redis://h'], {}), /--json given/);
     });
 
     it('is the package bin, pointing at the compiled form of cli/main.ts (which starts with a shebang)', () => {

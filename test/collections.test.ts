@@ -183,6 +183,20 @@ describe('replicated collections (memis facade)', () => {
         assert.equal(await raw.exists('memis:{refused/c}:meta'), 0);
       });
     }
+    it('subscribe() rejects at once on a usage refusal from the machine, without retrying it', async () => {
+      const c = client();
+      const errors: unknown[] = [];
+      c.on('error', (e) => errors.push(e));
+      // createClient refuses such a value; forced here to reach the machine's own refusal.
+      (c as unknown as { options: { syncInterval: number } }).options.syncInterval = 0.5;
+      await assert.rejects(c.database('refused').collection('sub').subscribe(), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_INVALID_INPUT');
+        assert.match(err.message, /syncInterval/);
+        return true;
+      });
+      assert.deepEqual(errors, [], 'no error event: nothing to retry');
+    });
+
     it('refuses a bad ttl and an empty key', async () => {
       const c = client().database('refused').collection('c');
       await assert.rejects(c.set('k', { a: 1 }, -1), /ttl must be a positive number/);

@@ -298,6 +298,10 @@ describe('createClient: every node-redis v3 argument form', () => {
       () => Pack.createClient({ syncInterval: 0 }),
       /syncInterval must be a positive number/,
     ],
+    // The copy's periodic check refuses less than 10 ms: so does createClient, rather than a subscribe() that
+    // retries a refusal forever.
+    ['a syncInterval of 0.5 ms', () => Pack.createClient({ syncInterval: 0.5 }), /syncInterval must be 10 ms or more/],
+    ['a syncInterval of 9.99 ms', () => Pack.createClient({ syncInterval: 9.99 }), /syncInterval must be 10 ms/],
   ];
   for (const [what, call, message] of refused) {
     it(`refuses ${what} at once, with a TypeError naming it`, () => {
