@@ -134,9 +134,22 @@ function writeOptions(
       throw invalidInput(
         `Item "${key}": unknown option \`${name}\` for ${what} (it takes ${names.map((n) => `\`${n}\``).join(', ')}).`,
       );
-  ttlMs(options.ttl, key);
-  ifRevisionArg(options.ifRevision, key);
-  return options as { ttl?: number; ifRevision?: number };
+  // Read once (a getter may throw, or answer differently the second time).
+  const read: { ttl?: number; ifRevision?: number } = {};
+  for (const name of names) {
+    let value: unknown;
+    try {
+      value = options[name];
+    } catch (err) {
+      throw invalidInput(
+        `Item "${key}": reading the option \`${name}\` of ${what} threw (${String((err as Error)?.message ?? err)}).`,
+      );
+    }
+    if (value !== undefined) read[name as 'ttl' | 'ifRevision'] = value as number;
+  }
+  ttlMs(read.ttl, key);
+  ifRevisionArg(read.ifRevision, key);
+  return read;
 }
 
 /** A facade call that failed because the client quit while it was in flight (not because Redis failed). */

@@ -1,5 +1,11 @@
 import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
-import { collectionKeys, encodeOperations, MAX_BATCH, type WriteOperation } from '../lib/collections/codec';
+import {
+  collectionKeys,
+  encodeOperations,
+  MAX_BATCH,
+  MAX_PAYLOAD_BYTES,
+  type WriteOperation,
+} from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
 import { defineMachine, exit, required } from '../lib/define';
@@ -12,7 +18,8 @@ export default defineMachine('write-items', {
     'One atomic script checks every condition (`ifRevision`), then writes every item, one change log entry and one ' +
     'notification: subscribers apply the batch as one step (a listener told of one operation already reads every ' +
     'item of the batch in its new state). The whole batch is one write: its sets share one revision. Each key may ' +
-    `appear once; at most ${MAX_BATCH} operations. Bad data is refused before anything is sent.`,
+    `appear once; at most ${MAX_BATCH} operations and ${MAX_PAYLOAD_BYTES} bytes of keys and item JSON (its ` +
+    "notification must stay under Redis's pub/sub output buffer limit). Bad data is refused before anything is sent.",
   inputs: {
     connection: connectionInput,
     database: databaseInput,

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { ChangeInfo, MemisClient } from '../index';
+import type { WriteOperation } from '../lib/collections/codec';
 import { until } from './helpers/events';
 import { RedisServer } from './helpers/redis-server';
 
@@ -340,6 +341,110 @@ describe('collection writes: conditions and batches', function () {
     const once = c.batch().set('z', { n: 1 });
     await once.exec();
     assert.equal((await rejection(once.exec())).code, 'E_INVALID_INPUT');
+  });
+
+  it('refuses a write over 4 MiB of JSON before sending: no subscriber is disconnected by a huge notification', async () => {
+    const c = client().database('batch').collection<{ big: string; i?: number }>('huge');
+    const listener = client().database('batch').collection<{ big: string; i?: number }>('huge');
+    await listener.subscribe();
+    const stats = async () =>
+      Number(/client_output_buffer_limit_disconnections:(\d+)/.exec(await raw.info('stats'))?.[1]);
+    const disconnectionsBefore = await stats();
+    // 1,000 × 34 KB: a legal number of operations, but one ~34 MB notification (over the 32 MB hard limit).
+    const big = 'x'.repeat(34 * 1024);
+    const batch = Array.from({ length: 1000 }, (_, i) => i).reduce((b, i) => b.set(`k${i}`, { big, i }), c.batch());
+    const e = await rejection(batch.exec());
+    assert.equal(e.code, 'E_INVALID_INPUT', e.message);
+    assert.match(
+      e.message,
+      /batch is over 4194304 bytes .*operation \d+ \("k\d+"\).*client-output-buffer-limit pubsub/,
+    );
+    const e2 = await rejection(c.set('one', { big: 'é'.repeat(2.5 * 1024 * 1024) }));
+    assert.equal(e2.code, 'E_INVALID_INPUT', e2.message);
+    assert.match(e2.message, /Item "one": its JSON is \d+ bytes; an item takes at most 4194304/);
+    assert.equal(await raw.exists('memis:{batch/huge}:meta'), 0, 'nothing written');
+    // Just under the cap: written, and the subscriber gets it.
+    const fits = 'y'.repeat(40000);
+    const revisions = await Array.from({ length: 100 }, (_, i) => i)
+      .reduce((b, i) => b.set(`f${i}`, { big: fits, i }), c.batch())
+      .exec();
+    await c.set('single', { big: 'z'.repeat(4 * 1024 * 1024 - 20) });
+    await until(
+      () => listener.get('single') !== undefined && listener.get('f99')?.i === 99,
+      'the subscriber to get both',
+    );
+    assert.equal(listener.entry('f0')?.revision, revisions[0]);
+    assert.equal(listener.status, 'live');
+    assert.equal(await stats(), disconnectionsBefore, 'no subscriber was disconnected');
+  });
+
+  it('refuses holes and throwing getters in operations, options and items with E_INVALID_INPUT naming the key', async () => {
+    const c = client().database('batch').collection<{ n: number }>('hostile');
+    const throwing = (name: string) =>
+      Object.defineProperty({}, name, {
+        enumerable: true,
+        get() {
+          throw new Error('getter boom');
+        },
+      });
+    const cases: Array<[string, Promise<unknown>, RegExp]> = [
+      [
+        'set options',
+        c.set('a', { n: 1 }, throwing('ttl')),
+        /Item "a": reading the option `ttl` of set threw \(getter boom\)/,
+      ],
+      ['del options', c.del('b', throwing('ifRevision')), /Item "b": reading the option `ifRevision`.*getter boom/],
+      [
+        'batch set options',
+        c.batch().set('c', { n: 1 }, throwing('ifRevision')).exec(),
+        /Item "c".*`ifRevision`.*getter boom/,
+      ],
+      ['batch del options', c.batch().del('d', throwing('ifRevision')).exec(), /Item "d".*`ifRevision`.*getter boom/],
+      [
+        'an item field',
+        c.set('e', throwing('n') as { n: number }),
+        /Item "e", field "n": reading it threw \(getter boom\)/,
+      ],
+      [
+        'a batch item field',
+        c
+          .batch()
+          .set('f', throwing('n') as { n: number })
+          .exec(),
+        /Item "f", field "n".*getter boom/,
+      ],
+    ];
+    for (const [what, p, message] of cases) {
+      const e = await rejection(p);
+      assert.equal(e.code, 'E_INVALID_INPUT', `${what}: ${e.message}`);
+      assert.match(e.message, message, what);
+    }
+    const { manager } = await Pack.promises.createManager({ connectionString: srv.url });
+    try {
+      const { connection } = await Pack.promises.getConnection({ manager });
+      const at = { connection, database: 'batch', collection: 'hostile' };
+      // eslint-disable-next-line no-sparse-arrays
+      const sparse = [, { op: 'set', key: 'g', data: { n: 1 } }] as unknown as WriteOperation[];
+      const operationGetter = [
+        Object.defineProperty({ op: 'set', data: { n: 1 } }, 'key', {
+          enumerable: true,
+          get: () => {
+            throw new Error('getter boom');
+          },
+        }),
+      ];
+      for (const [operations, message] of [
+        [sparse, /Operation 1 of the batch is missing \(a hole in the array\)/],
+        [operationGetter, /Operation 1 of the batch: reading it threw \(getter boom\)/],
+      ] as const) {
+        const e = await rejection(Pack.promises.writeItems({ ...at, operations: operations as WriteOperation[] }));
+        assert.equal(e.code, 'E_INVALID_INPUT', e.message);
+        assert.match(e.message, message);
+      }
+    } finally {
+      await Pack.promises.destroyManager({ manager });
+    }
+    assert.equal(await raw.exists('memis:{batch/hostile}:meta'), 0, 'nothing written');
   });
 
   it('the writeItems machine: success with revisions, conflict with key, index and revision', async () => {

@@ -102,10 +102,40 @@ export function encodeItem(data: unknown, key: string): string {
   for (const name of Object.keys(data)) {
     if (!isWellFormed(name))
       throw invalidInput(`Item "${key}": the field name ${JSON.stringify(name)} is not well-formed Unicode.`);
-    const json = fieldJson(data[name], key, name);
-    payload += (payload.length > 1 ? ',' : '') + JSON.stringify(name) + ':' + json;
+    let value: unknown;
+    try {
+      value = data[name];
+    } catch (err) {
+      throw invalidInput(
+        `Item "${key}", field "${name}": reading it threw (${thrownMessage(err)}), so it cannot be stored.`,
+      );
+    }
+    payload += (payload.length > 1 ? ',' : '') + JSON.stringify(name) + ':' + fieldJson(value, key, name);
   }
-  return payload + '}';
+  payload += '}';
+  const bytes = payload.length * 3 > MAX_PAYLOAD_BYTES ? Buffer.byteLength(payload) : payload.length;
+  if (bytes > MAX_PAYLOAD_BYTES)
+    throw invalidInput(
+      `Item "${key}": its JSON is ${bytes} bytes; an item takes at most ${MAX_PAYLOAD_BYTES} (4 MiB), because its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
+    );
+  return payload;
+}
+
+/**
+ * The most bytes of JSON one write publishes: one item, or all the items and keys of one batch (4 MiB). A write's
+ * notification carries them whole, and Redis closes every subscriber whose pub/sub output buffer passes 32 MB at
+ * once, or stays over 8 MB for 60 s (the default `client-output-buffer-limit pubsub 32mb 8mb 60`): a notification
+ * of at most 4 MiB stays under half the soft limit, and eight of them still fit under the hard one.
+ */
+export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+
+/** What a thrown value says, for a usage error that wraps it. */
+function thrownMessage(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'an unprintable value';
+  }
 }
 
 function fieldJson(value: unknown, key: string, name: string): string {
@@ -352,25 +382,45 @@ export function encodeOperations(operations: unknown): { encodedKeys: string[]; 
   const encodedKeys: string[] = [];
   const args: string[] = [];
   const seen = new Set<string>();
-  operations.forEach((o: unknown, i) => {
-    if (!isDictionary(o) || (o.op !== 'set' && o.op !== 'delete'))
+  let bytes = 0;
+  for (let i = 0; i < operations.length; i++) {
+    if (!(i in operations))
+      throw invalidInput(`Operation ${i + 1} of the batch is missing (a hole in the array); give every operation.`);
+    let key: string | undefined;
+    try {
+      const o: unknown = operations[i];
+      if (!isDictionary(o) || (o.op !== 'set' && o.op !== 'delete'))
+        throw invalidInput(
+          `Operation ${i + 1} of the batch must be { op: 'set', key, data, ttl?, ifRevision? } or { op: 'delete', key, ifRevision? } (got ${describeValue(o)}).`,
+        );
+      key = o.key as string;
+      const encoded = encodeItemKey(key);
+      for (const name of Object.keys(o))
+        if (!OPTION_NAMES[o.op].has(name))
+          throw invalidInput(`Operation ${i + 1} of the batch ("${key}"): unknown option \`${name}\` for ${o.op}.`);
+      if (seen.has(key))
+        throw invalidInput(
+          `Operation ${i + 1} of the batch: the key "${key}" appears twice; a batch writes each item at most once.`,
+        );
+      seen.add(key);
+      const condition = ifRevisionArg(o.ifRevision, key);
+      encodedKeys.push(encoded);
+      bytes += encoded.length;
+      if (o.op === 'set') {
+        const payload = encodeItem(o.data, key);
+        bytes += payload.length * 3 > MAX_PAYLOAD_BYTES ? Buffer.byteLength(payload) : payload.length;
+        args.push('s', encoded, String(ttlMs(o.ttl, key)), condition, payload);
+      } else args.push('d', encoded, '0', condition, '');
+      if (bytes > MAX_PAYLOAD_BYTES)
+        throw invalidInput(
+          `The batch is over ${MAX_PAYLOAD_BYTES} bytes (4 MiB) of keys and JSON at operation ${i + 1} ("${key}"); split it: its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
+        );
+    } catch (err) {
+      if ((err as Error | undefined)?.name === 'UsageError') throw err;
       throw invalidInput(
-        `Operation ${i + 1} of the batch must be { op: 'set', key, data, ttl?, ifRevision? } or { op: 'delete', key, ifRevision? } (got ${describeValue(o)}).`,
+        `Operation ${i + 1} of the batch${typeof key === 'string' ? ` ("${key}")` : ''}: reading it threw (${thrownMessage(err)}).`,
       );
-    const key = o.key as string;
-    const encoded = encodeItemKey(key);
-    for (const name of Object.keys(o))
-      if (!OPTION_NAMES[o.op].has(name))
-        throw invalidInput(`Operation ${i + 1} of the batch ("${key}"): unknown option \`${name}\` for ${o.op}.`);
-    if (seen.has(key))
-      throw invalidInput(
-        `Operation ${i + 1} of the batch: the key "${key}" appears twice; a batch writes each item at most once.`,
-      );
-    seen.add(key);
-    const condition = ifRevisionArg(o.ifRevision, key);
-    encodedKeys.push(encoded);
-    if (o.op === 'set') args.push('s', encoded, String(ttlMs(o.ttl, key)), condition, encodeItem(o.data, key));
-    else args.push('d', encoded, '0', condition, '');
-  });
+    }
+  }
   return { encodedKeys, args };
 }
