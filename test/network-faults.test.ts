@@ -119,9 +119,9 @@ describe('the reply watch counts bytes, not replies (issue 12, fault 4)', functi
     await Pack.promises.cacheValue({ connection, key: 'small', value: 'tiny' });
     return { manager, connection };
   }
-  const outcome = (p: Promise<{ value?: unknown }>) =>
+  const outcome = (p: Promise<{ value?: unknown } | void>) =>
     p.then(
-      (r) => ({ ok: true as const, value: r.value, code: undefined }),
+      (r) => ({ ok: true as const, value: r?.value, code: undefined }),
       (e: { exit?: string; raw?: { error?: { code?: string } } }) => ({
         ok: false as const,
         value: undefined,
@@ -217,6 +217,54 @@ describe('the reply watch counts bytes, not replies (issue 12, fault 4)', functi
     assert.equal(holed.code, ErrorCodes.NO_REPLY);
     assert.ok(Date.now() - t < 2500, `black hole detected after ${Date.now() - t} ms`);
     if (process.env.RELIABILITY_REPORT) console.log(`black hole mid-reply: cut after ${Date.now() - t} ms`);
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  // Loopback TCP buffers take about 6 MB of an upload at once (invisible to the process: only bytes still waiting
+  // in it count), so the uplink tests send 16 MB with commandTimeout 5000 / 2000 (the sizes of issue 12's report).
+  const huge = 'y'.repeat(16 * MB);
+  async function connectWith(commandTimeout: number) {
+    const { manager } = await Pack.promises.createManager({ connectionString: proxy.url, meta: { commandTimeout } });
+    const { connection } = await Pack.promises.getConnection({ manager });
+    await Pack.promises.cacheValue({ connection, key: 'small', value: 'tiny' });
+    return { manager, connection };
+  }
+
+  it('a 16 MB value SENT over a 2 MB/s uplink (8 s) is stored with commandTimeout 5000, and a small call beside it is not failed', async () => {
+    const { manager, connection } = await connectWith(5000);
+    proxy.bandwidth(2 * MB, 'up');
+    const before = proxy.bytesUp;
+    const started = Date.now();
+    const [large, small] = await Promise.all([
+      outcome(Pack.promises.cacheValue({ connection, key: 'up', value: huge })),
+      sleep(100).then(() => outcome(Pack.promises.getCachedValue({ connection, key: 'small' }))),
+    ]);
+    assert.equal(large.ok, true, `the large SET settled with ${JSON.stringify(large)}`);
+    assert.ok(proxy.bytesUp - before > 16 * MB, 'the bytes went through the slow uplink');
+    assert.ok(Date.now() - started > 5000, 'the upload took longer than commandTimeout');
+    if (process.env.RELIABILITY_REPORT) console.log(`16 MB sent over 2 MB/s: success in ${Date.now() - started} ms`);
+    assert.deepEqual(small, { ok: true, value: 'tiny', code: undefined });
+    proxy.bandwidth(0, 'up');
+    const stored = await outcome(Pack.promises.getCachedValue({ connection, key: 'up' }));
+    assert.equal((stored.value as string).length, huge.length);
+    await Pack.promises.destroyManager({ manager });
+  });
+
+  it('when an upload stops moving (stall), the call is still cut within commandTimeout + a quarter', async () => {
+    const { manager, connection } = await connectWith(2000);
+    proxy.bandwidth(2 * MB, 'up');
+    let settled = false;
+    const large = outcome(Pack.promises.cacheValue({ connection, key: 'up', value: huge })).finally(() => {
+      settled = true;
+    });
+    await sleep(3000);
+    assert.equal(settled, false, 'the upload was not cut while its bytes were leaving');
+    proxy.stall();
+    const t = Date.now();
+    const stalled = await large;
+    assert.equal(stalled.code, ErrorCodes.NO_REPLY);
+    assert.ok(Date.now() - t < 4000, `upload stall cut after ${Date.now() - t} ms`);
+    if (process.env.RELIABILITY_REPORT) console.log(`upload stalled: cut after ${Date.now() - t} ms`);
     await Pack.promises.destroyManager({ manager });
   });
 });

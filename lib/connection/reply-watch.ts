@@ -9,7 +9,7 @@
  * neither it nor the small calls queued behind it are cut while its bytes flow.
  */
 import { ErrorCodes } from '../errors';
-import type { Traffic } from './traffic';
+import { sentProgress, type Traffic } from './traffic';
 
 export class ReplyWatch {
   #pending = 0;
@@ -113,9 +113,9 @@ export class ReplyWatch {
     this.#timer.unref();
   }
 
-  /** Replies completed plus chunks received: it changes whenever anything arrives. */
+  /** Replies completed, chunks received and waiting bytes sent: it changes whenever anything moves. */
   #progressMark(): number {
-    return this.#progress + (this.traffic ? this.traffic.chunks : 0);
+    return this.#progress + (this.traffic ? this.traffic.chunks + sentProgress(this.traffic) : 0);
   }
 
   stop(): void {

@@ -27,9 +27,54 @@
 import diagnostics from 'node:diagnostics_channel';
 import type net from 'node:net';
 
-/** Counts chunks received on a connection's current socket (any number of sockets over its life). */
+/**
+ * Counts chunks received on a connection's current socket (any number of sockets over its life), and keeps that
+ * socket so the bytes leaving it can be seen (see `sentProgress`).
+ */
 export interface Traffic {
   chunks: number;
+  /** The connection's current socket, once claimed. */
+  socket?: net.Socket;
+  /** Outgoing progress seen so far (see `sentProgress`). */
+  sent?: number;
+  /** What `sentProgress` saw last time, for the socket it saw it on. */
+  last?: { socket: net.Socket; pending: number; queued: number };
+}
+
+/**
+ * Outgoing progress: a counter that moves when bytes that were waiting to leave this connection's socket have
+ * left it (handed to the kernel), so a large command written over a slow uplink is not mistaken for a hung server.
+ * Called once per watch tick.
+ *
+ * What Node 20 lets us see (lib/net.js, lib/internal/streams/writable.js): `socket.writableLength` counts what
+ * was given to `write()` and whose write has not completed (buffered in the stream, or dispatched to libuv and
+ * not yet accepted by the kernel whole); `socket._handle.writeQueueSize` counts the bytes of the dispatched
+ * write that the kernel has not accepted yet (libuv updates it as the kernel takes more; not documented, so it is
+ * read defensively: without it a single large write counts only when it completes). `socket.bytesWritten`
+ * includes bytes not yet sent (it adds the stream's buffer), so it is not used.
+ *
+ * Only bytes that were already waiting at the previous tick count: a command written to a hung server goes into
+ * the kernel's buffer at once and is not progress (else a caller issuing calls steadily would hide a hang), and
+ * while the server does not read, the kernel's buffers fill, nothing more leaves, and the watch cuts as before.
+ * Both figures only shrink when bytes leave; a shrink of either since the last tick is progress.
+ */
+export function sentProgress(traffic: Traffic): number {
+  const socket = traffic.socket;
+  let sent = traffic.sent ?? 0;
+  if (!socket || socket.destroyed) {
+    traffic.last = undefined;
+    return sent;
+  }
+  const pending = socket.writableLength;
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown } })._handle;
+  const queued = typeof handle?.writeQueueSize === 'number' ? handle.writeQueueSize : 0;
+  const last = traffic.last;
+  if (last && last.socket === socket && (last.pending > 0 || last.queued > 0)) {
+    if (pending < last.pending || queued < last.queued) sent++;
+  }
+  traffic.sent = sent;
+  traffic.last = { socket, pending, queued };
+  return sent;
 }
 
 let claiming: Traffic | undefined;
@@ -50,7 +95,10 @@ function closeWindow(traffic: Traffic): void {
   candidate = undefined;
   // The socket is not connected yet (connecting takes at least one turn of the event loop), so no byte can
   // arrive before node-redis attaches its own 'data' listener: adding ours first loses nothing.
-  if (socket && !socket.destroyed) socket.on('data', () => void traffic.chunks++);
+  if (socket && !socket.destroyed) {
+    traffic.socket = socket;
+    socket.on('data', () => void traffic.chunks++);
+  }
 }
 
 /**

@@ -9,6 +9,7 @@
  * | stall       | held (delivered on `pass()`)    | held (delivered on `pass()`)         | connected, bytes held    |
  * | blackHole   | dropped                         | dropped                              | accepted, never connected upstream: they hang forever, even after the hole heals |
  * | bandwidth(b)| forwarded                       | at most `b` bytes per second         | connected upstream       |
+ * | bandwidth(b, 'up') | at most `b` bytes per second, with back-pressure: the proxy stops reading from the client while 64 KB are queued, so the client's socket backs up as over a slow uplink | forwarded | connected upstream |
  *
  * `cut()` destroys every open connection at once (both sides); `cut({ midReply: true })` waits for the next
  * reply chunk, delivers its first half and then destroys that connection. Modes do not reset each other:
@@ -52,6 +53,15 @@ export interface ProxyOptions {
 
 const running = new Set<FaultProxy>();
 
+/** Bytes an upload-limited flow holds before the proxy stops reading from the client. */
+const UP_QUEUE = 64 * 1024;
+
+function queued(flow: Flow): number {
+  let n = 0;
+  for (const chunk of flow.queue) n += chunk.buf.length;
+  return n;
+}
+
 export class FaultProxy {
   readonly links = new Set<Link>();
   /** Bytes delivered to clients since start (downstream), for tests that check that bytes flowed. */
@@ -62,6 +72,11 @@ export class FaultProxy {
   private bytesPerSecond = 0;
   private tokens = 0;
   private tokensAt = Date.now();
+  private upBytesPerSecond = 0;
+  private upTokens = 0;
+  private upTokensAt = Date.now();
+  /** Bytes delivered to Redis since start (upstream). */
+  bytesUp = 0;
   private cutMidReply = false;
   private readonly server: net.Server;
 
@@ -125,11 +140,20 @@ export class FaultProxy {
     return this;
   }
 
-  /** Limit the downstream (Redis → client) rate to `bytesPerSecond` (0 to end). */
-  bandwidth(bytesPerSecond: number): this {
-    this.bytesPerSecond = bytesPerSecond;
-    this.tokens = 0;
-    this.tokensAt = Date.now();
+  /**
+   * Limit the downstream (Redis → client) rate to `bytesPerSecond` (0 to end); with `'up'`, the upstream (client →
+   * Redis) rate instead, with back-pressure on the client's socket (a slow uplink).
+   */
+  bandwidth(bytesPerSecond: number, direction: 'down' | 'up' = 'down'): this {
+    if (direction === 'up') {
+      this.upBytesPerSecond = bytesPerSecond;
+      this.upTokens = 0;
+      this.upTokensAt = Date.now();
+    } else {
+      this.bytesPerSecond = bytesPerSecond;
+      this.tokens = 0;
+      this.tokensAt = Date.now();
+    }
     this.pumpAll();
     return this;
   }
@@ -181,6 +205,7 @@ export class FaultProxy {
     if (this.holed || link.zombie) return;
     flow.queue.push({ buf, due: Date.now() + this.latencyMs });
     this.pump(link, flow);
+    if (!flow.down && this.upBytesPerSecond > 0 && queued(flow) > UP_QUEUE) link.client.pause();
   }
 
   private pumpAll(): void {
@@ -195,6 +220,9 @@ export class FaultProxy {
       clearTimeout(flow.timer);
       flow.timer = undefined;
     }
+    if (!flow.down && link.client.isPaused() && (this.upBytesPerSecond === 0 || queued(flow) <= UP_QUEUE)) {
+      link.client.resume();
+    }
     const to = flow.to();
     if (!to || to.connecting || to.destroyed || link.dying || !this.links.has(link)) return;
     while (flow.queue.length > 0) {
@@ -206,22 +234,30 @@ export class FaultProxy {
         return;
       }
       let buf = head.buf;
-      if (flow.down && this.bytesPerSecond > 0) {
+      const rate = flow.down ? this.bytesPerSecond : this.upBytesPerSecond;
+      if (rate > 0) {
         // Token bucket, refilled continuously, holding at most 50 ms worth so a pause cannot build a burst.
-        const cap = Math.max(1, Math.floor(this.bytesPerSecond / 20));
-        this.tokens = Math.min(cap, this.tokens + ((now - this.tokensAt) * this.bytesPerSecond) / 1000);
-        this.tokensAt = now;
-        if (this.tokens < 1) {
+        const cap = Math.max(1, Math.floor(rate / 20));
+        let tokens = flow.down ? this.tokens : this.upTokens;
+        const at = flow.down ? this.tokensAt : this.upTokensAt;
+        tokens = Math.min(cap, tokens + ((now - at) * rate) / 1000);
+        if (flow.down) this.tokensAt = now;
+        else this.upTokensAt = now;
+        if (tokens < 1) {
+          if (flow.down) this.tokens = tokens;
+          else this.upTokens = tokens;
           flow.timer = setTimeout(() => this.pump(link, flow), 10);
           return;
         }
-        const n = Math.min(buf.length, Math.floor(this.tokens));
-        this.tokens -= n;
+        const n = Math.min(buf.length, Math.floor(tokens));
+        if (flow.down) this.tokens = tokens - n;
+        else this.upTokens = tokens - n;
         if (n < buf.length) {
           head.buf = buf.subarray(n);
           buf = buf.subarray(0, n);
         } else flow.queue.shift();
       } else flow.queue.shift();
+      if (!flow.down && link.client.isPaused() && queued(flow) <= UP_QUEUE) link.client.resume();
       if (flow.down && this.cutMidReply) {
         this.cutMidReply = false;
         link.dying = true;
@@ -232,6 +268,7 @@ export class FaultProxy {
         return;
       }
       if (flow.down) this.bytesDown += buf.length;
+      else this.bytesUp += buf.length;
       to.write(buf);
     }
   }
