@@ -193,7 +193,8 @@ export function resolveClientArgs(args: unknown[]): ResolvedClientArgs {
   for (const key of FACADE_KEYS) {
     const v = o[key];
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    // Infinity and anything past 2^31 − 1 ms are clamped where they reach a timer (RELIABILITY.md, "Durations").
+    if (typeof v !== 'number' || !(v > 0))
       throw fail(`${key} must be a positive number of milliseconds (got ${describeValue(v)}).`);
     // The copy's periodic check cannot run more often than this (the subscribeCollection machine's floor).
     if (key === 'syncInterval' && v < MIN_SYNC_INTERVAL_MS)

@@ -8,6 +8,7 @@
  */
 import { invalidInput, WarningCodes } from './errors';
 import { describeValue, isDictionary } from './options';
+import { MAX_TIMER_MS } from './timers';
 
 /** node-redis 6 `createClient` options passed through unchanged. */
 const V6_KEYS = new Set([
@@ -159,6 +160,19 @@ function num(meta: Record<string, unknown>, key: string): number | undefined {
   return n;
 }
 
+/**
+ * A duration option (ms) made safe for a Node.js timer: a number ≥ 0, else an `E_INVALID_INPUT` error naming it;
+ * anything longer than a timer can wait (2^31 − 1 ms, about 24.8 days), `Infinity` included, is clamped to that
+ * (a timer given more fires after 1 ms with a warning). One rule for every duration: see RELIABILITY.md, "Durations".
+ */
+export function durationOption(value: unknown, name: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || Number.isNaN(n) || n < 0)
+    throw invalidInput(`\`${name}\` must be a non-negative number of milliseconds (got ${describeValue(value)}).`);
+  return Math.min(n, MAX_TIMER_MS);
+}
+
 /** A v6 `reconnectStrategy` from v3's `retry_strategy`, `max_attempts` and `retry_max_delay`. */
 export function v3ReconnectStrategy(
   retry: V3RetryStrategy | undefined,
@@ -259,7 +273,7 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
     if (!Number.isInteger(db)) throw invalidInput(`\`meta.db\` must be a whole number (got ${db}).`);
     out.database = db;
   }
-  const connectTimeout = num(meta, 'connect_timeout');
+  const connectTimeout = durationOption(meta.connect_timeout, 'meta.connect_timeout');
   if (connectTimeout !== undefined && socket.connectTimeout === undefined) socket.connectTimeout = connectTimeout;
   if (meta.retry_strategy !== undefined && typeof meta.retry_strategy !== 'function')
     throw invalidInput('`meta.retry_strategy` must be a function.');
@@ -292,6 +306,17 @@ export function translateMeta(meta: Record<string, unknown>): Record<string, unk
     throw invalidInput(
       `\`meta.commandTimeout\` must be a positive number of milliseconds (got ${describeValue(meta.commandTimeout)}).`,
     );
+  }
+  // node-redis' own timers: clamped (or refused) here, not turned into 1 ms timers by Node.
+  for (const key of ['connectTimeout', 'socketTimeout'] as const) {
+    if (socket[key] !== undefined) socket[key] = durationOption(socket[key], `meta.socket.${key}`);
+  }
+  if (out.pingInterval !== undefined) out.pingInterval = durationOption(out.pingInterval, 'meta.pingInterval');
+  if (isDictionary(out.commandOptions) && out.commandOptions.timeout !== undefined) {
+    out.commandOptions = {
+      ...out.commandOptions,
+      timeout: durationOption(out.commandOptions.timeout, 'meta.commandOptions.timeout'),
+    };
   }
   if (!session && meta.name !== undefined && typeof meta.name !== 'string')
     throw invalidInput('`meta.name` must be a string.');

@@ -1,3 +1,4 @@
+import { describeValue } from '../lib/options';
 import { isManager, openConnection } from '../lib/connection';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
 import { coded, ErrorCodes } from '../lib/errors';
@@ -63,11 +64,12 @@ export default defineMachine('get-connection', {
       });
     }
     const timeout = inputs.timeout;
-    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
+    // Infinity and anything past 2^31 − 1 ms are clamped to that by openConnection (RELIABILITY.md, "Durations").
+    if (typeof timeout !== 'number' || !(timeout > 0)) {
       return exits.failed({
         error: coded(
           ErrorCodes.INVALID_INPUT,
-          `\`timeout\` must be a positive number of milliseconds (got ${String(timeout)}).`,
+          `\`timeout\` must be a positive number of milliseconds (got ${describeValue(timeout)}).`,
         ),
       });
     }

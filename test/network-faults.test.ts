@@ -52,6 +52,38 @@ describe('connections through a faulty network', function () {
     await client.quit();
   });
 
+  it('node-redis timers past 2^31 ms (pingInterval, socket.connectTimeout: Infinity, getConnection timeout: Infinity) are clamped, not 1 ms', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const { manager } = await Pack.promises.createManager({
+        connectionString: proxy.url,
+        meta: { pingInterval: 2 ** 31, socket: { connectTimeout: Infinity, socketTimeout: 2 ** 31 } },
+      });
+      const { connection } = await Pack.promises.getConnection({ manager, timeout: Infinity });
+      const before = proxy.bytesUp;
+      await sleep(500);
+      // A 1 ms ping timer sends hundreds of PINGs in 500 ms; a clamped one sends none.
+      assert.ok(proxy.bytesUp - before < 100, `${proxy.bytesUp - before} bytes sent by an idle connection`);
+      await Pack.promises.cacheValue({ connection, key: 'long', value: 'x' });
+      await Pack.promises.destroyManager({ manager });
+      const client = Pack.createClient(proxy.url, { pingInterval: 2 ** 31, connectTimeout: Infinity });
+      await client.database('d').collection('long').set('k', { a: 1 });
+      const idle = proxy.bytesUp;
+      await sleep(500);
+      assert.ok(proxy.bytesUp - idle < 2000, `${proxy.bytesUp - idle} bytes sent by an idle client`);
+      await client.quit();
+      await sleep(10);
+      assert.deepEqual(
+        warnings.filter((w) => w === 'TimeoutOverflowWarning'),
+        [],
+      );
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('a refused connection during a collection set is "unreachable" (E_BAD_CONNECTION), not Redis refusing the write', async () => {
     const client = Pack.createClient(`redis://127.0.0.1:${await freePort()}`, { connectTimeout: 2000 });
     const err = (await client

@@ -9,6 +9,8 @@
  * `RECONNECT_CAP_MS` after the server is (plus its handshake).
  */
 
+import { MAX_TIMER_MS } from '../timers';
+
 /** The first window (ms): attempt n waits below `RECONNECT_BASE_MS × 2^n`. */
 export const RECONNECT_BASE_MS = 50;
 /** No reconnect wait is this long or longer (ms). */
@@ -40,10 +42,22 @@ export function reconnectStrategy(isReady: () => boolean, userStrategy: unknown)
   return (retries: number, cause: Error) => {
     if (!isReady()) return cause instanceof Error ? cause : new Error(String(cause));
     if (userStrategy !== undefined) {
-      return typeof userStrategy === 'function'
-        ? (userStrategy as ReconnectStrategy)(retries, cause)
-        : (userStrategy as number | false);
+      const delay =
+        typeof userStrategy === 'function'
+          ? (userStrategy as ReconnectStrategy)(retries, cause)
+          : (userStrategy as number | false);
+      return typeof delay === 'number' ? strategyDelay(delay, retries) : delay;
     }
     return reconnectDelay(retries);
   };
+}
+
+/**
+ * A delay returned by a caller's strategy, made safe for a timer at call time: above 2^31 − 1 ms (`Infinity`
+ * included) it is clamped to that (Node would fire a longer timer after 1 ms: a reconnect storm); not a number
+ * ≥ 0 (NaN, negative) falls back to our own backoff.
+ */
+export function strategyDelay(delay: number, retries: number): number {
+  if (Number.isNaN(delay) || delay < 0) return reconnectDelay(retries);
+  return Math.min(delay, MAX_TIMER_MS);
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { v3ReconnectStrategy } from '../../lib/meta';
 import { RECONNECT_BASE_MS, RECONNECT_CAP_MS, reconnectDelay, reconnectStrategy } from '../../lib/connection/backoff';
 
 /** The window attempt `n` draws from, as the README states it. */
@@ -61,6 +62,31 @@ describe('reconnect backoff (full jitter, no server)', () => {
     }
     assert.equal(reconnectStrategy(() => true, 250)(3, cause), 250);
     assert.equal(reconnectStrategy(() => true, false)(3, cause), false);
+    // A caller's delay past what a timer takes is clamped at call time (else Node fires it after 1 ms).
+    assert.equal(
+      reconnectStrategy(
+        () => true,
+        () => 2 ** 31,
+      )(3, cause),
+      2 ** 31 - 1,
+    );
+    assert.equal(
+      reconnectStrategy(
+        () => true,
+        () => Infinity,
+      )(3, cause),
+      2 ** 31 - 1,
+    );
+    const nan = reconnectStrategy(
+      () => true,
+      () => NaN,
+    )(3, cause);
+    assert.ok(typeof nan === 'number' && nan >= 0 && nan < windowOf(3), 'NaN falls back to our backoff');
+    const v3 = reconnectStrategy(
+      () => true,
+      v3ReconnectStrategy(() => 2 ** 31, undefined, undefined),
+    );
+    assert.equal(v3(3, cause), 2 ** 31 - 1);
     assert.equal(
       reconnectStrategy(
         () => true,

@@ -195,4 +195,31 @@ describe('meta translation (node-redis v3 names → v6 options)', () => {
       assert.throws(() => translateMeta({ socket: 5 }), /meta\.socket/);
     });
   });
+
+  it('clamps every node-redis duration to 2^31 - 1 ms (Infinity included) and refuses a non-duration, naming it', () => {
+    const MAX = 2 ** 31 - 1;
+    const out = translateMeta({
+      pingInterval: 2 ** 31,
+      connect_timeout: 2 ** 31,
+      commandOptions: { timeout: Infinity },
+      socket: { socketTimeout: 2 ** 40 },
+    });
+    assert.equal(out.pingInterval, MAX);
+    assert.deepEqual(out.commandOptions, { timeout: MAX });
+    assert.deepEqual(out.socket, { socketTimeout: MAX, connectTimeout: MAX });
+    assert.deepEqual(translateMeta({ socket: { connectTimeout: Infinity } }).socket, { connectTimeout: MAX });
+    assert.equal(translateMeta({ pingInterval: 1000 }).pingInterval, 1000);
+    for (const [meta, name] of [
+      [{ pingInterval: 'often' }, 'meta.pingInterval'],
+      [{ socket: { connectTimeout: -1 } }, 'meta.socket.connectTimeout'],
+      [{ socket: { socketTimeout: NaN } }, 'meta.socket.socketTimeout'],
+      [{ connect_timeout: {} }, 'meta.connect_timeout'],
+    ] as const) {
+      assert.throws(
+        () => translateMeta(meta as Record<string, unknown>),
+        (e: Error & { code?: string }) => e.code === ErrorCodes.INVALID_INPUT && e.message.includes(name),
+        name,
+      );
+    }
+  });
 });
