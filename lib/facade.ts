@@ -152,6 +152,9 @@ function writeOptions(
   return read;
 }
 
+/** How long quit() waits for the unsubscribe replies before it closes the connections (ms). */
+const QUIT_GRACE_MS = 100;
+
 /** A facade call that failed because the client quit while it was in flight (not because Redis failed). */
 function quitFirst(what: string): Error {
   return coded(ErrorCodes.CLIENT_QUIT, `Could not ${what}: the client quit (quit()) while it was in flight.`);
@@ -243,7 +246,13 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     this.#quit = true;
     this.#outage = undefined;
     this.#down.clear();
-    await Promise.all([...this.collections].map((c) => c.unsubscribe()));
+    // Unsubscribing tells Redis; on a network that swallows bytes its replies never come (they would wait for
+    // commandTimeout): wait for them at most QUIT_GRACE_MS, then destroy the connections, which fails whatever is
+    // still in flight (E_CLIENT_QUIT) and leaves nothing open.
+    const unsubscribed = Promise.all([...this.collections].map((c) => c.unsubscribe().catch(() => undefined)));
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([unsubscribed, new Promise((r) => (grace = setTimeout(r, QUIT_GRACE_MS)))]);
+    clearTimeout(grace);
     const manager = await this.#manager?.catch(() => undefined);
     if (manager) await destroyManager({ manager });
   }

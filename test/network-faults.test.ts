@@ -84,6 +84,27 @@ describe('connections through a faulty network', function () {
     }
   });
 
+  it('quit() into a black hole settles at once and fails a set() in flight with E_CLIENT_QUIT', async () => {
+    const client = Pack.createClient(proxy.url);
+    client.on('error', () => undefined);
+    const collection = client.database('d').collection('q');
+    await collection.subscribe();
+    proxy.blackHole();
+    const set = collection.set('a', { b: 1 }).then(
+      () => 'success',
+      (e: { code?: string }) => e.code,
+    );
+    await sleep(200);
+    const t = Date.now();
+    await client.quit();
+    const quitMs = Date.now() - t;
+    assert.equal(await set, ErrorCodes.CLIENT_QUIT);
+    const setMs = Date.now() - t;
+    if (process.env.RELIABILITY_REPORT) console.log(`quit() into a black hole: ${quitMs} ms, set settled ${setMs} ms`);
+    // The default commandTimeout is 5 s: before, quit() waited for it.
+    assert.ok(quitMs < 1500 && setMs < 1500, `quit() took ${quitMs} ms, the set ${setMs} ms`);
+  });
+
   it('a refused connection during a collection set is "unreachable" (E_BAD_CONNECTION), not Redis refusing the write', async () => {
     const client = Pack.createClient(`redis://127.0.0.1:${await freePort()}`, { connectTimeout: 2000 });
     const err = (await client
