@@ -585,7 +585,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
       throw this.client.closed ? quitFirst(what) : failure(err, what, true);
     }
     try {
-      const { seq } = await setItem({
+      const { revision } = await setItem({
         connection,
         database: this.database,
         collection: this.name,
@@ -594,7 +594,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         ttl,
         ifRevision,
       });
-      return seq;
+      return revision;
     } catch (err) {
       const what = `set "${key}" in ${this.database}/${this.name}`;
       throw this.client.closed ? quitFirst(what) : (conflictError(err, what, key) ?? failure(err, what));

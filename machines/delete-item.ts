@@ -29,7 +29,7 @@ export default defineMachine('delete-item', {
       extendedDescription:
         'Checked inside the delete script, so it holds across processes. 0 means "only if it does not exist", ' +
         'which deletes nothing and succeeds with `deleted: false` when the item is absent.',
-      example: 41,
+      example: 1764655100000000,
     }),
   },
   exits: {
@@ -43,7 +43,7 @@ export default defineMachine('delete-item', {
       description: 'The item did not have the revision `ifRevision` asked for: nothing was deleted.',
       outputFriendlyName: 'Current revision',
       outputDescription: "The `revision` property is the item's current revision (0 when it does not exist).",
-      outputExample: { revision: 43 },
+      outputExample: { revision: 1764655200000001 },
     }),
     failed: failedExit(
       'Redis refused the deletion (no permission, read-only replica…). Nothing changed, unless the ' +

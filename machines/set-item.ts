@@ -42,23 +42,25 @@ export default defineMachine('set-item', {
       description:
         'Write only if the item still has this revision (0: only if it does not exist); otherwise exit `conflict`.',
       extendedDescription:
-        "Checked inside the write script, so it holds across processes. An item's revision is the `seq` its last " +
-        'write succeeded with (the `revision` its subscribers see).',
-      example: 41,
+        "Checked inside the write script, so it holds across processes. An item's revision is the `revision` its " +
+        'last write succeeded with (the `revision` its subscribers see).',
+      example: 1764655100000000,
     }),
   },
   exits: {
-    success: exit<{ seq: number }>({
+    success: exit<{ seq: number; revision: number }>({
       description: 'The item was written and its subscribers notified.',
       outputFriendlyName: 'Report',
-      outputDescription: "The `seq` property is the collection's sequence number of this write.",
-      outputExample: { seq: 42 },
+      outputDescription:
+        "`revision`: the item's new revision (the write's stamp: Redis's clock in microseconds, larger than any " +
+        "revision handed out before). `seq`: the collection's sequence number of this write.",
+      outputExample: { seq: 42, revision: 1764655200000000 },
     }),
     conflict: exit<{ revision: number }>({
       description: 'The item did not have the revision `ifRevision` asked for: nothing was written.',
       outputFriendlyName: 'Current revision',
       outputDescription: "The `revision` property is the item's current revision (0 when it does not exist).",
-      outputExample: { revision: 43 },
+      outputExample: { revision: 1764655200000001 },
     }),
     failed: failedExit(
       'Redis refused the write (out of memory, no permission, read-only replica…). Nothing was written, unless the ' +
@@ -92,8 +94,9 @@ export default defineMachine('set-item', {
           ],
         ),
       );
-      if (Array.isArray(reply)) return exits.conflict({ revision: Number(reply[1]) });
-      return exits.success({ seq: Number(reply) });
+      const r = reply as string[];
+      if (r[0] === 'conflict') return exits.conflict({ revision: Number(r[1]) });
+      return exits.success({ seq: Number(r[0]), revision: Number(r[1]) });
     } catch (err) {
       const f = writeFailure(err, `set item "${inputs.key}"`, client);
       return f.exit === 'failed' ? exits.failed(f.report) : exits.badConnection(f.report);

@@ -33,7 +33,7 @@ export default defineMachine('write-items', {
         'whole batch exits `conflict` and nothing is written.',
       example: [
         { op: 'set', key: 'coldplay', data: { genre: 'Alternative' } },
-        { op: 'delete', key: 'queen', ifRevision: 41 },
+        { op: 'delete', key: 'queen', ifRevision: 1764655100000000 },
       ],
     }),
   },
@@ -42,9 +42,9 @@ export default defineMachine('write-items', {
       description: 'Every operation was applied, and subscribers notified once.',
       outputFriendlyName: 'Report',
       outputDescription:
-        "`revisions`: each operation's new revision, in order (the batch's `seq` for a set, 0 for a delete: the " +
+        "`revisions`: each operation's new revision, in order (the batch's stamp for a set, 0 for a delete: the " +
         "item no longer exists). `seq`: the collection's sequence number of the batch (0 when it changed nothing).",
-      outputExample: { seq: 42, revisions: [42] },
+      outputExample: { seq: 42, revisions: [1764655200000000] },
     }),
     conflict: exit<{ key: string; index: number; revision: number }>({
       description: "An operation's condition (`ifRevision`) did not hold: nothing was written.",
@@ -52,7 +52,7 @@ export default defineMachine('write-items', {
       outputDescription:
         "`key` and `index` (from 0) name the first operation whose condition failed; `revision` is that item's " +
         'current revision (0 when it does not exist).',
-      outputExample: { key: 'queen', index: 1, revision: 43 },
+      outputExample: { key: 'queen', index: 1, revision: 1764655200000001 },
     }),
     failed: failedExit(
       'Redis refused the batch (out of memory, no permission, read-only replica…). Nothing was written, unless the ' +

@@ -44,11 +44,13 @@ describe('collection writes: revisions', () => {
     assert.equal(sub.entry('a'), undefined);
     const r1 = await pub.set('a', { n: 1 });
     assert.equal(typeof r1, 'number');
-    assert.ok(r1 >= 1);
+    // A revision is the write's stamp: Redis's clock in µs (this machine's clock here), a safe integer.
+    assert.ok(Number.isSafeInteger(r1));
+    assert.ok(Math.abs(r1 / 1000 - Date.now()) < 60_000, `${r1} is Redis's time in µs`);
     const r2 = await pub.set('a', { n: 2 }, 60);
     assert.ok(r2 > r1, `${r2} > ${r1}`);
     // The revision stored in Redis is the one set resolved with.
-    assert.equal(await raw.hGet('memis:{rev/c}:i:a', 'm:seq'), String(r2));
+    assert.equal(await raw.hGet('memis:{rev/c}:i:a', 'm:rev'), String(r2));
     await until(() => sub.get('a')?.n === 2, 'the second write');
     const e = sub.entry('a')!;
     assert.deepEqual(e.data, { n: 2 });
@@ -202,7 +204,7 @@ describe('collection writes: conditions and batches', function () {
     const { manager } = await Pack.promises.createManager({ connectionString: srv.url });
     const { connection } = await Pack.promises.getConnection({ manager });
     const at = { connection, database: 'cond', collection: 'machines' };
-    const { seq } = await Pack.promises.setItem({ ...at, key: 'x', data: { a: 1 }, ifRevision: 0 });
+    const { revision: seq } = await Pack.promises.setItem({ ...at, key: 'x', data: { a: 1 }, ifRevision: 0 });
     const outcome = await new Promise<[string, unknown]>((resolve) => {
       Pack.setItem({ ...at, key: 'x', data: { a: 2 }, ifRevision: seq + 1 }).switch({
         error: (err) => resolve(['error', err]),
@@ -280,8 +282,8 @@ describe('collection writes: conditions and batches', function () {
     await until(() => channelMessages.length === 1, 'the notification');
     assert.equal(channelMessages[0]!.split('\n').length, 4 + 3 * 4);
     // The stored items carry the batch's revision.
-    assert.equal(await raw.hGet('memis:{batch/one}:i:a', 'm:seq'), String(revisions[0]));
-    assert.equal(await raw.hGet('memis:{batch/one}:i:b', 'm:seq'), String(revisions[0]));
+    assert.equal(await raw.hGet('memis:{batch/one}:i:a', 'm:rev'), String(revisions[0]));
+    assert.equal(await raw.hGet('memis:{batch/one}:i:b', 'm:rev'), String(revisions[0]));
     assert.equal(await raw.exists('memis:{batch/one}:i:c'), 0);
     assert.deepEqual(await raw.sMembers('memis:{batch/one}:keys').then((m) => m.sort()), ['a', 'b']);
   });
@@ -458,7 +460,9 @@ describe('collection writes: conditions and batches', function () {
         { op: 'delete', key: 'nothing' },
       ],
     });
-    assert.deepEqual(ok.revisions, [ok.seq, 0]);
+    assert.equal(ok.revisions.length, 2);
+    assert.ok(ok.revisions[0]! > ok.seq, 'a revision is a stamp, not the sequence number');
+    assert.equal(ok.revisions[1], 0);
     const out = await new Promise<unknown>((resolve) => {
       Pack.writeItems({
         ...at,
@@ -468,7 +472,7 @@ describe('collection writes: conditions and batches', function () {
         ],
       }).switch({ error: resolve, conflict: (o) => resolve(o), success: resolve });
     });
-    assert.deepEqual(out, { key: 'a', index: 1, revision: ok.seq });
+    assert.deepEqual(out, { key: 'a', index: 1, revision: ok.revisions[0] });
     // A batch that changes nothing consumes no revision.
     assert.deepEqual(await Pack.promises.writeItems({ ...at, operations: [{ op: 'delete', key: 'nothing' }] }), {
       seq: 0,
@@ -528,7 +532,7 @@ describe('collection writes: conditions and batches', function () {
       return out;
     };
     const outcomes = { applied: 0, E_CONFLICT: 0, E_INVALID_INPUT: 0 };
-    const revisionOf = async (k: string) => Number((await raw.hGet(`memis:{batch/prop}:i:${k}`, 'm:seq')) ?? 0);
+    const revisionOf = async (k: string) => Number((await raw.hGet(`memis:{batch/prop}:i:${k}`, 'm:rev')) ?? 0);
     const op = fc.record({
       del: fc.boolean(),
       key: fc.constantFrom(...KEYS),
@@ -581,5 +585,125 @@ describe('collection writes: conditions and batches', function () {
     );
     // Each outcome was met, so the property was tested on all three.
     for (const [outcome, n] of Object.entries(outcomes)) assert.ok(n >= 3, `${outcome}: ${n}`);
+  });
+});
+
+describe('collection writes: a revision is never handed out twice (issue 16, items 1–2)', function () {
+  this.timeout(60000);
+  const clients: MemisClient[] = [];
+  const servers: RedisServer[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.quit()));
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+  });
+  const setup = async () => {
+    const srv = await RedisServer.start();
+    servers.push(srv);
+    const c = Pack.createClient(srv.url, { syncInterval: 100, connectTimeout: 1000 });
+    c.on('error', () => undefined);
+    clients.push(c);
+    const raw = createRedis({ url: srv.url });
+    raw.on('error', () => undefined);
+    return { srv, items: c.database('aba').collection<{ owner: string }>('c'), raw };
+  };
+  /** A write retried until Redis answers (after a restart the connection comes back first). */
+  const setAfterOutage = async (
+    items: { set: (k: string, d: { owner: string }) => Promise<number> },
+    owner: string,
+  ) => {
+    let revision = 0;
+    await until(async () => {
+      revision = await items.set('k', { owner }).catch(() => 0);
+      return revision > 0;
+    }, 'a write after the outage');
+    return revision;
+  };
+  /** A writer holding a revision from before: its conditional write must conflict and write nothing. */
+  const assertStale = async (
+    items: { set: (k: string, d: { owner: string }, o: { ifRevision: number }) => Promise<number> },
+    stale: number,
+    current: number,
+  ) => {
+    await assert.rejects(
+      items.set('k', { owner: 'stale' }, { ifRevision: stale }),
+      (err: Error & { code?: string; revision?: number }) => {
+        assert.equal(err.code, 'E_CONFLICT', err.message);
+        assert.equal(err.revision, current);
+        return true;
+      },
+    );
+  };
+
+  it('(a) after FLUSHALL the next write gets a larger revision, and a stale ifRevision conflicts', async () => {
+    const { items, raw } = await setup();
+    await raw.connect();
+    const sub = clients[0]!.database('aba').collection<{ owner: string }>('c');
+    await sub.subscribe();
+    const stale = await items.set('k', { owner: 'A' });
+    await raw.flushAll();
+    const after = await items.set('k', { owner: 'B' });
+    assert.ok(after > stale, `${after} > ${stale}`);
+    await assertStale(items, stale, after);
+    assert.deepEqual(JSON.parse((await raw.hGet('memis:{aba/c}:i:k', 'v'))!), { owner: 'B' });
+    // The copy follows the new epoch with the same revision, and its stats agree.
+    await until(() => sub.entry('k')?.data.owner === 'B', 'the copy');
+    assert.equal(sub.entry('k')!.revision, after);
+    assert.equal(sub.stats().revision, after);
+    raw.destroy();
+  });
+
+  it('(b) after a restart with nothing persisted the next write gets a larger revision', async () => {
+    const { srv, items } = await setup();
+    const stale = await items.set('k', { owner: 'A' });
+    await srv.restart(); // SIGKILL, empty
+    const after = await setAfterOutage(items, 'B');
+    assert.ok(after > stale, `${after} > ${stale}`);
+    await assertStale(items, stale, after);
+  });
+
+  it('(c) after a restart from an older snapshot no revision handed out since the snapshot comes back', async () => {
+    const { srv, items, raw } = await setup();
+    await raw.connect();
+    const r1 = await items.set('k', { owner: 'A' });
+    await raw.sendCommand(['SAVE']);
+    raw.destroy();
+    const r2 = await items.set('k', { owner: 'B' }); // lost with the restart
+    const r3 = await items.set('k', { owner: 'C' });
+    await srv.restart(); // SIGKILL, then dump.rdb: k is back at r1, the meta at the snapshot's sequence number
+    // A writer that read k from the restored state (revision r1) may write it, and gets a new revision.
+    let r4 = 0;
+    await until(async () => {
+      r4 = await items.set('k', { owner: 'D' }, { ifRevision: r1 }).catch(() => 0);
+      return r4 > 0;
+    }, 'a write after the restart');
+    assert.ok(r4 > r3, `${r4} > ${r3}`);
+    await assertStale(items, r2, r4);
+    await assertStale(items, r3, r4);
+  });
+
+  it('(d) when the meta, log and key set are evicted but the item survives, its revision still grows', async () => {
+    const { items, raw } = await setup();
+    await raw.connect();
+    for (let i = 0; i < 4; i++) await items.set(`other${i}`, { owner: 'X' });
+    const stale = await items.set('k', { owner: 'A' });
+    await raw.del(['memis:{aba/c}:meta', 'memis:{aba/c}:log', 'memis:{aba/c}:keys']);
+    const revisions: number[] = [];
+    for (let i = 0; i < 5; i++) revisions.push(await items.set('k', { owner: `B${i}` }));
+    let previous = stale;
+    for (const r of revisions) {
+      assert.ok(r > previous, `${r} > ${previous}: ${JSON.stringify([stale, ...revisions])}`);
+      previous = r;
+    }
+    await assertStale(items, stale, previous);
+    // An item written before revisions were stamps (only `m:seq`): its revision is that, and the next write's is larger.
+    await raw.hSet('memis:{aba/c}:i:old', { v: '{"owner":"old"}', 'm:seq': String(previous + 10_000_000) });
+    const legacy = previous + 10_000_000;
+    await assert.rejects(items.set('old', { owner: 'x' }, { ifRevision: 1 }), (err: { revision?: number }) => {
+      assert.equal(err.revision, legacy);
+      return true;
+    });
+    const next = await items.set('old', { owner: 'y' }, { ifRevision: legacy });
+    assert.ok(next > legacy, `${next} > ${legacy}`);
+    raw.destroy();
   });
 });

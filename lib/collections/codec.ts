@@ -8,7 +8,7 @@
  *
  * | key                   | type    | holds |
  * |-----------------------|---------|-------|
- * | `memis:{D/C}:i:<key>` | hash    | one item: `v` (the item as one JSON object), `m:seq` (its last write's sequence number, the item's revision), `m:dl` (its deadline, ms on Redis's clock; absent without TTL) |
+ * | `memis:{D/C}:i:<key>` | hash    | one item: `v` (the item as one JSON object), `m:seq` (its last write's sequence number), `m:rev` (its last write's stamp `t`: the item's revision), `m:dl` (its deadline, ms on Redis's clock; absent without TTL) |
  * | `memis:{D/C}:meta`    | hash    | `seq` (last sequence number), `epoch` (changes when the collection is re-created: a restart empty, a FLUSHALL, an evicted meta), `t` (the last write's stamp) |
  * | `memis:{D/C}:keys`    | set     | the URI-encoded keys of the items (may hold keys of expired items; loads prune them) |
  * | `memis:{D/C}:log`     | stream  | the last writes (about 10,000), id `<seq>-0`, fields `t` (stamp), then per change `o` (`s` set, `d` delete), `k` (key), `d` (deadline, 0 for none): no payloads; a batch is one entry |
@@ -161,10 +161,15 @@ function fieldJson(value: unknown, key: string, name: string): string {
   return json;
 }
 
-/** An item as stored: its contents, revision (`m:seq`) and deadline (`m:dl`, ms on Redis's clock; 0 for none). */
+/**
+ * An item as stored: its contents, last write's sequence number (`m:seq`), revision (`m:rev`, the last write's
+ * stamp; `m:seq` for an item written before revisions were stamps) and deadline (`m:dl`, ms on Redis's clock; 0 for
+ * none).
+ */
 export interface StoredItem {
   data: Record<string, unknown>;
   seq: number;
+  rev: number;
   deadline: number;
 }
 
@@ -174,12 +179,13 @@ export interface StoredItem {
  * an object (not written by this pack).
  */
 export function decodeHash(hash: string[] | Record<string, string>): StoredItem {
-  const item: StoredItem = { data: {}, seq: 0, deadline: 0 };
+  const item: StoredItem = { data: {}, seq: 0, rev: 0, deadline: 0 };
   let v: string | undefined;
   let old: string[] | undefined;
   const take = (field: string, text: string): void => {
     if (field === 'v') v = text;
     else if (field === 'm:seq') item.seq = Number(text);
+    else if (field === 'm:rev') item.rev = Number(text) || 0;
     else if (field === 'm:dl') item.deadline = Number(text) || 0;
     else if (field.charCodeAt(0) === 100 /* d */ && field.charCodeAt(1) === 58 /* : */) (old ??= []).push(field, text);
   };
@@ -188,6 +194,7 @@ export function decodeHash(hash: string[] | Record<string, string>): StoredItem 
   } else {
     for (const field in hash) take(field, hash[field]!);
   }
+  if (item.rev === 0) item.rev = item.seq;
   if (v !== undefined) {
     const data = JSON.parse(v) as unknown;
     if (!isDictionary(data)) throw new Error('the item is not a JSON object');

@@ -33,7 +33,7 @@ import type { ReplicaStore, SnapshotHead } from './store';
 export type ChangeType = 'set' | 'delete' | 'expire';
 /**
  * Called for every change of the copy. `data` is the new contents (`set`) or the last copy held (`delete`,
- * `expire`); `revision` is the revision of `data` (the sequence number of the write that stored it).
+ * `expire`); `revision` is the revision of `data` (the stamp `t` of the write that stored it).
  */
 export type ChangeHandler = (type: ChangeType, key: string, data: Record<string, unknown>, revision: number) => void;
 /** Called for trouble that does not stop the replica (a failed catch-up is retried). */
@@ -44,7 +44,10 @@ export type TroubleFactory = (kind: 'rejected' | 'catchUp' | 'diverged', message
 
 interface Entry {
   data: Record<string, unknown>;
+  /** The sequence number of the write that stored it (orders the copy's changes within an epoch). */
   seq: number;
+  /** Its revision: the stamp of the write that stored it. */
+  rev: number;
   /** When the item expires (ms since epoch, Redis's clock), 0 for never. */
   deadline: number;
 }
@@ -215,7 +218,7 @@ export class Replica {
     return this.#status;
   }
   stats(): ReplicaStats {
-    return { items: this.#items.size, revision: this.#seq, ...this.#stats };
+    return { items: this.#items.size, revision: Number(this.#t) || 0, ...this.#stats };
   }
   get(key: string): Record<string, unknown> | undefined {
     return this.#items.get(key)?.data;
@@ -223,7 +226,7 @@ export class Replica {
   /** The item's revision and deadline (ms since epoch, Redis's clock; 0 for none), or undefined. */
   entry(key: string): { data: Record<string, unknown>; revision: number; deadline: number } | undefined {
     const e = this.#items.get(key);
-    return e && { data: e.data, revision: e.seq, deadline: e.deadline };
+    return e && { data: e.data, revision: e.rev, deadline: e.deadline };
   }
   has(key: string): boolean {
     return this.#items.has(key);
@@ -280,13 +283,14 @@ export class Replica {
     this.#seq = n.seq;
     this.#t = n.t;
     // One change (the common case) is one step by itself: no closure, no held-back events.
-    if (n.changes.length === 1) return this.#applyChange(n.changes[0]!, n.seq);
+    const rev = Number(n.t);
+    if (n.changes.length === 1) return this.#applyChange(n.changes[0]!, n.seq, rev);
     this.#asOneStep(() => {
-      for (const c of n.changes) this.#applyChange(c, n.seq);
+      for (const c of n.changes) this.#applyChange(c, n.seq, rev);
     });
   }
 
-  #applyChange(c: Notification['changes'][number], seq: number): void {
+  #applyChange(c: Notification['changes'][number], seq: number, rev: number): void {
     const held = this.#items.get(c.key);
     if (held && held.seq >= seq) return;
     if (c.op === 'd') {
@@ -294,7 +298,7 @@ export class Replica {
     } else if (c.deadline > 0 && c.deadline <= this.#redisNow()) {
       if (held) this.#remove(c.key, 'expire', held); // written already expired (a delayed message)
     } else {
-      this.#put(c.key, c.data!, seq, c.deadline, held);
+      this.#put(c.key, c.data!, seq, rev, c.deadline, held);
     }
   }
 
@@ -399,14 +403,22 @@ export class Replica {
   // ---- the copy and its deadlines --------------------------------------------------------------------------------
 
   /** Store an item; announce `set` only when its contents changed. */
-  #put(key: string, data: Record<string, unknown>, seq: number, deadline: number, held: Entry | undefined): void {
+  #put(
+    key: string,
+    data: Record<string, unknown>,
+    seq: number,
+    rev: number,
+    deadline: number,
+    held: Entry | undefined,
+  ): void {
     const hadDeadline = held !== undefined && held.deadline > 0;
     if (held && sameJson(held.data, data)) {
       held.seq = seq;
+      held.rev = rev;
       held.deadline = deadline;
     } else {
-      this.#items.set(key, { data, seq, deadline });
-      this.#emit('set', key, data, seq);
+      this.#items.set(key, { data, seq, rev, deadline });
+      this.#emit('set', key, data, rev);
     }
     // Only an item with a deadline is in the heap: an item without one, before and after, costs nothing here.
     if (deadline > 0) {
@@ -418,7 +430,7 @@ export class Replica {
   #remove(key: string, type: 'delete' | 'expire', held: Entry): void {
     this.#items.delete(key);
     this.#heap.delete(key);
-    this.#emit(type, key, held.data, held.seq);
+    this.#emit(type, key, held.data, held.rev);
   }
 
   #redisNow(): number {
@@ -623,7 +635,7 @@ export class Replica {
             if (held) this.#remove(key, 'expire', held);
             continue;
           }
-          this.#put(key, item.data, item.seq, item.deadline, held);
+          this.#put(key, item.data, item.seq, item.rev, item.deadline, held);
         }
       });
       if (this.#ended) return productive;
@@ -757,7 +769,7 @@ export class Replica {
         // Written after the head was read: its notification (buffered, applied after the load with the rest of its
         // write) or the catch-up it leads to brings it, so a batch is never half-applied by a re-sync.
         if (seen && item.seq > head.seq) continue;
-        this.#put(key, item.data, item.seq, item.deadline, this.#items.get(key));
+        this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key));
       }
     }
     const now = this.#redisNow();

@@ -9,8 +9,15 @@
  *
  * A new epoch starts when the meta hash is missing (first write, a restart empty, FLUSHALL, an evicted meta). Its
  * sequence numbers start at 1 for a collection with nothing left of it, else above anything an older epoch can
- * have reached (Redis's time in ms × 1000), so an item's revision grows across epochs. A log without a meta (an
- * evicted meta) belongs to a lost epoch and is dropped.
+ * have reached (Redis's time in ms × 1000). A log without a meta (an evicted meta) belongs to a lost epoch and is
+ * dropped.
+ *
+ * An item's revision (`m:rev`) is the stamp `t` of the write that stored it (Redis `TIME` in µs), not the sequence
+ * number: sequence numbers start again after a FLUSHALL, a restart empty or from an older snapshot, or an evicted
+ * meta, but Redis's clock does not, so a revision is never handed out twice and a stale `ifRevision` conflicts.
+ * A write's stamp is also raised above the current revision of every item it sets, so an item that survived
+ * (eviction of the meta, a clock that went back) still sees its revision grow. Items written before `m:rev`
+ * existed have their `m:seq` as revision.
  */
 import { createHash } from 'node:crypto';
 import type { RedisClient } from '../connection/client';
@@ -33,7 +40,8 @@ export const SCRIPT_ERROR = 'MEMIS';
 // The part every write shares: the clock, the meta, the new sequence number and stamp, the log entry.
 // KEYS: item, meta, log, index. ARGV[1] channel, ARGV[2] encoded key, ARGV[3] log length, ARGV[4] PUBLISH/SPUBLISH.
 // Sets: nowMs, seq, t, pt, epoch, fresh; `addLog(changes)` appends the entry (first write that can be refused),
-// `changes` = {op, encoded key, deadline, …}. `revisionOf(item key)` is an item's revision (0 when absent).
+// `changes` = {op, encoded key, deadline, …}. `revisionOf(item key)` is an item's revision (0 when absent:
+// `m:rev`, else `m:seq` for an item written before revisions were stamps); `above(rev)` raises `t` above it.
 const PROLOGUE = `
 local function n2s(n) return string.format('%.0f', n) end
 local clock = redis.call('TIME')
@@ -51,7 +59,11 @@ end
 seq = seq + 1
 if t <= pt then t = pt + 1 end
 local function revisionOf(key)
-  return tonumber(redis.call('HGET', key, 'm:seq') or '0') or 0
+  local r = redis.call('HMGET', key, 'm:rev', 'm:seq')
+  return tonumber(r[1] or r[2] or '0') or 0
+end
+local function above(rev)
+  if t <= rev then t = rev + 1 end
 end
 local function addLog(changes)
   if fresh then redis.call('DEL', KEYS[3]) end
@@ -90,16 +102,16 @@ end
 `;
 
 // ARGV[5] ttl ms, ARGV[6] payload (the item as JSON: stored as the hash field `v` and published), ARGV[7] the
-// revision the item must have ('' for none; 0: absent). Returns the new seq, or {'conflict', current revision}.
+// revision the item must have ('' for none; 0: absent). Returns {seq, the item's new revision (the stamp)}, or
+// {'conflict', current revision}.
 const SET = `${PROLOGUE}
 local ttl = tonumber(ARGV[5])
 if not ttl or ttl < 0 or ttl > ${MAX_TTL_SECONDS * 1000} or ttl ~= math.floor(ttl) then
   return redis.error_reply('${SCRIPT_ERROR} nothing was written: bad ttl ' .. ARGV[5])
 end
-if ARGV[7] and ARGV[7] ~= '' then
-  local current = revisionOf(KEYS[1])
-  if current ~= tonumber(ARGV[7]) then return {'conflict', n2s(current)} end
-end
+local current = revisionOf(KEYS[1])
+if ARGV[7] and ARGV[7] ~= '' and current ~= tonumber(ARGV[7]) then return {'conflict', n2s(current)} end
+above(current)
 local dl = 0
 if ttl > 0 then dl = nowMs + ttl end
 -- The index first: it checks the index's type and memory, and a stale member is harmless (loads prune it).
@@ -108,12 +120,14 @@ local err = addLog({'s', ARGV[2], dl})
 if err then return err end
 redis.call('DEL', KEYS[1])
 if dl > 0 then
-  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:dl', n2s(dl), 'v', ARGV[6])
+  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:rev', n2s(t), 'm:dl', n2s(dl), 'v', ARGV[6])
 else
-  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'v', ARGV[6])
+  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:rev', n2s(t), 'v', ARGV[6])
 end
 if dl > 0 then redis.call('PEXPIREAT', KEYS[1], dl) end
-return publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\ns\\n' .. ARGV[2] .. '\\n' .. n2s(dl) .. '\\n' .. ARGV[6])
+local published = publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\ns\\n' .. ARGV[2] .. '\\n' .. n2s(dl) .. '\\n' .. ARGV[6])
+if type(published) == 'table' then return published end
+return {n2s(seq), n2s(t)}
 `;
 
 // ARGV[5] the revision the item must have ('' for none; 0: absent). Returns the new seq, 0 when there was no item,
@@ -138,7 +152,7 @@ return publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt)
 // A batch, all or nothing, as one write (one sequence number, one log entry, one notification).
 // KEYS: first item, meta, log, index, then the item of each operation. ARGV[1] channel, ARGV[2] '', ARGV[3] log
 // length, ARGV[4] PUBLISH/SPUBLISH, then 5 per operation: op ('s'/'d'), encoded key, ttl ms, required revision
-// ('' for none), payload ('' for a delete). Returns {seq, revision per operation (seq for a set, 0 for a delete)},
+// ('' for none), payload ('' for a delete). Returns {seq, revision per operation (the stamp for a set, 0 for a delete)},
 // or {'conflict', operation number (from 1), current revision}. Keys are distinct (the caller refuses duplicates).
 const WRITE = `${PROLOGUE}
 local n = (#ARGV - 4) / 5
@@ -157,9 +171,10 @@ for i = 1, n do
 end
 -- Every condition before anything is written.
 for i, o in ipairs(ops) do
-  if o.cond ~= '' then
+  if o.cond ~= '' or o.op == 's' then
     local current = revisionOf(o.item)
-    if current ~= tonumber(o.cond) then return {'conflict', tostring(i), n2s(current)} end
+    if o.cond ~= '' and current ~= tonumber(o.cond) then return {'conflict', tostring(i), n2s(current)} end
+    if o.op == 's' then above(current) end
   end
 end
 local changes, revisions = {}, {}
@@ -174,7 +189,7 @@ for i, o in ipairs(ops) do
     changes[#changes + 1] = o.key
     changes[#changes + 1] = o.dl
     say('s', o.key, n2s(o.dl), o.payload)
-    revisions[i] = n2s(seq)
+    revisions[i] = n2s(t)
   elseif redis.call('EXISTS', o.item) == 1 then
     o.live = true
     changes[#changes + 1] = 'd'
@@ -196,10 +211,10 @@ for _, o in ipairs(ops) do
   if o.op == 's' then
     redis.call('DEL', o.item)
     if o.dl > 0 then
-      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'm:dl', n2s(o.dl), 'v', o.payload)
+      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'm:rev', n2s(t), 'm:dl', n2s(o.dl), 'v', o.payload)
       redis.call('PEXPIREAT', o.item, o.dl)
     else
-      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'v', o.payload)
+      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'm:rev', n2s(t), 'v', o.payload)
     end
   elseif o.live then
     redis.call('DEL', o.item)

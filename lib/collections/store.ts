@@ -149,17 +149,18 @@ async function flushChecks(command: RedisClient, schedule: ConnectionSchedule): 
 }
 
 /**
- * A snapshot window in one command: for each item key, its JSON (`v`), revision (`m:seq`) and deadline (`m:dl`),
+ * A snapshot window in one command: for each item key, its JSON (`v`), sequence number (`m:seq`), revision (`m:rev`) and deadline (`m:dl`),
  * flat, nil for a missing field. KEYS: the item keys (one collection: one slot).
  */
 const READ_ITEMS_SOURCE = `
 local out = {}
 for i = 1, #KEYS do
-  local r = redis.call('HMGET', KEYS[i], 'v', 'm:seq', 'm:dl')
-  local j = 3 * i
-  out[j - 2] = r[1]
-  out[j - 1] = r[2]
-  out[j] = r[3]
+  local r = redis.call('HMGET', KEYS[i], 'v', 'm:seq', 'm:rev', 'm:dl')
+  local j = 4 * i
+  out[j - 3] = r[1]
+  out[j - 2] = r[2]
+  out[j - 1] = r[3]
+  out[j] = r[4]
 end
 return out
 `;
@@ -254,20 +255,26 @@ export function redisStore(
     },
     async readItems(members) {
       if (members.length === 0) return [];
-      // One command for the window: the three fields an item of the current layout has, without their names.
+      // One command for the window: the four fields an item of the current layout has, without their names.
       const itemKeys = new Array<string>(members.length);
       for (let i = 0; i < members.length; i++) itemKeys[i] = keys.itemPrefix + members[i]!;
       const flat = (await bounded(command, run(command, READ_ITEMS, itemKeys, []))) as Array<string | null>;
       const out: string[][] = new Array<string[]>(members.length);
       let older: number[] | undefined;
       for (let i = 0; i < members.length; i++) {
-        const v = flat[3 * i];
-        const seq = flat[3 * i + 1];
-        const dl = flat[3 * i + 2];
+        const v = flat[4 * i];
+        const seq = flat[4 * i + 1];
+        const rev = flat[4 * i + 2];
+        const dl = flat[4 * i + 3];
         if (v == null) {
           out[i] = [];
           if (seq != null) (older ??= []).push(i); // an item of the first layout (`d:` fields): read it whole
-        } else out[i] = dl == null ? ['v', v, 'm:seq', seq ?? '0'] : ['v', v, 'm:seq', seq ?? '0', 'm:dl', dl];
+        } else {
+          const fields = ['v', v, 'm:seq', seq ?? '0'];
+          if (rev != null) fields.push('m:rev', rev);
+          if (dl != null) fields.push('m:dl', dl);
+          out[i] = fields;
+        }
       }
       if (older) {
         const again = command.multi();
