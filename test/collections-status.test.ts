@@ -32,7 +32,7 @@ describe('replicated collections: status and stats (issue 16)', function () {
   it('before subscribe: loading, stats all zero; once loaded: live, with one status event', async () => {
     const own = await start();
     const c = mk(own.url).database('st').collection('c');
-    await mk(own.url).database('st').collection('c').set('a', { v: 1 });
+    const written = await mk(own.url).database('st').collection('c').set('a', { v: 1 });
     const seen: CollectionStatus[] = [];
     c.on('status', (s) => void seen.push(s));
     assert.equal(c.status, 'loading');
@@ -43,7 +43,9 @@ describe('replicated collections: status and stats (issue 16)', function () {
     assert.deepEqual(seen, ['live']);
     const stats = c.stats();
     assert.equal(stats.items, 1);
-    assert.equal(stats.revision, 1);
+    // The revision of the last write the copy holds: the item's revision here.
+    assert.equal(stats.revision, written);
+    assert.equal(c.entry('a')!.revision, written);
     assert.equal(stats.resyncs, 0);
     assert.ok(stats.lastSyncAt >= before, `lastSyncAt ${stats.lastSyncAt} is the load's time`);
     // An idle copy keeps confirming: lastSyncAt moves on with the periodic checks.

@@ -134,16 +134,25 @@ describe('codec (no server)', () => {
       }
       assert.deepEqual(JSON.parse(payload).x, 1);
     });
-    it('ignores hash fields that are not the item’s (`v`, or `d:` in the first layout), `m:seq` or `m:dl`', () => {
+    it('ignores hash fields that are not the item’s (`v`, or `d:` in the first layout), `m:seq`, `m:rev` or `m:dl`', () => {
+      // Without `m:rev` (written before revisions were stamps) the revision is `m:seq`.
       assert.deepEqual(decodeHash(['d:a', '1', 'x:other', 'junk', 'm:seq', '9']), {
         data: { a: 1 },
         seq: 9,
+        rev: 9,
         deadline: 0,
       });
       assert.deepEqual(decodeHash(['m:dl', '1700000000000', 'v', '{"a":1}', 'x', 'y']), {
         data: { a: 1 },
         seq: 0,
+        rev: 0,
         deadline: 1700000000000,
+      });
+      assert.deepEqual(decodeHash(['v', '{"a":1}', 'm:seq', '3', 'm:rev', '1764655200000000']), {
+        data: { a: 1 },
+        seq: 3,
+        rev: 1764655200000000,
+        deadline: 0,
       });
     });
     it('refuses what is not a plain object, naming the key', () => {
