@@ -76,16 +76,22 @@ export abstract class Emitter<E extends EventMap> {
 
   /** Remove a listener added with `on`, `once` or `multi` (every event it was added for when `event` is a list). */
   off<K extends keyof E & string>(event: K, listener: ListenerOf<E, K, this>): this {
+    return this.#remove(event, listener, 'off');
+  }
+
+  /** Alias of `off`, as on Node's EventEmitter. */
+  removeListener<K extends keyof E & string>(event: K, listener: ListenerOf<E, K, this>): this {
+    return this.#remove(event, listener, 'removeListener');
+  }
+
+  /** An unknown event name throws, as in `on` (a typo would otherwise leave the listener in place silently). */
+  #remove(event: string, listener: unknown, method: string): this {
+    this.#check(event, method);
     const list = this.#listeners.get(event);
     if (!list) return this;
     const i = list.findIndex((e) => e.fn === (listener as Entry['fn']));
     if (i >= 0) list.splice(i, 1);
     return this;
-  }
-
-  /** Alias of `off`, as on Node's EventEmitter. */
-  removeListener<K extends keyof E & string>(event: K, listener: ListenerOf<E, K, this>): this {
-    return this.off(event, listener);
   }
 
   /** One listener for several events named in a space-separated string: `multi('expire delete', fn)`. */

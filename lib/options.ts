@@ -33,6 +33,13 @@ export function connectionStringProblem(connectionString: unknown): string | und
   } catch {
     return `The connection string ${showConnectionString(connectionString)} is not a valid URL (a "/", "?", "#" or "@" in a password must be percent-encoded); expected redis://[user[:password]@]host[:port][/db], rediss://… or unix:///path.sock.`;
   }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    // node-redis would fail every connect with "URI malformed"; the string itself is not shown (a password).
+    return 'The connection string has a malformed percent-encoding in its user name or password (a "%" not followed by two hex digits); write a "%" as %25.';
+  }
   if (!SCHEMES.has(url.protocol)) {
     return `The connection string ${showConnectionString(connectionString)} uses the scheme "${url.protocol}"; only redis:, rediss: and unix: are supported.`;
   }

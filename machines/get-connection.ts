@@ -1,7 +1,7 @@
 import { describeValue } from '../lib/options';
 import { isManager, openConnection } from '../lib/connection';
 import { defaulted, defineMachine, exit, optional, required } from '../lib/define';
-import { coded, ErrorCodes } from '../lib/errors';
+import { coded, ErrorCodes, invalidInput } from '../lib/errors';
 import { wantsLegacy } from '../lib/legacy';
 import { failedExit, type Connection } from '../lib/shared';
 import type { Manager } from '../lib/connection';
@@ -66,12 +66,8 @@ export default defineMachine('get-connection', {
     const timeout = inputs.timeout;
     // Infinity and anything past 2^31 − 1 ms are clamped to that by openConnection (RELIABILITY.md, "Durations").
     if (typeof timeout !== 'number' || !(timeout > 0)) {
-      return exits.failed({
-        error: coded(
-          ErrorCodes.INVALID_INPUT,
-          `\`timeout\` must be a positive number of milliseconds (got ${describeValue(timeout)}).`,
-        ),
-      });
+      // A usage error, like every bad input: the `error` exit (README, "Machines"), not `failed`.
+      throw invalidInput(`\`timeout\` must be a positive number of milliseconds (got ${describeValue(timeout)}).`);
     }
     // A node-redis v3-style client (lib/legacy.ts): forced by `legacyMode` in this call's meta or the manager's,
     // else the default for callers of the original (see wantsLegacy).

@@ -105,6 +105,51 @@ describe('connections through a faulty network', function () {
     assert.ok(quitMs < 1500 && setMs < 1500, `quit() took ${quitMs} ms, the set ${setMs} ms`);
   });
 
+  it("onUnexpectedFailure words the library's own reset as such, not as an error from Redis", async () => {
+    const reports: string[] = [];
+    const { manager } = await Pack.promises.createManager({
+      connectionString: proxy.url,
+      meta: { commandTimeout: 500 },
+      onUnexpectedFailure: (e: Error) => void reports.push(e.message),
+    });
+    const { connection } = await Pack.promises.getConnection({ manager });
+    // A black hole: the watch resets the connection, and then the reconnect stuck in its handshake is reset too.
+    proxy.blackHole();
+    await Pack.promises.getCachedValue({ connection, key: 'k' }).catch(() => undefined);
+    await sleep(1500);
+    proxy.pass();
+    await Pack.promises.destroyManager({ manager });
+    assert.ok(
+      reports.some((m) => /did not answer within 500 ms/.test(m)),
+      JSON.stringify(reports),
+    );
+    assert.deepEqual(
+      reports.filter((m) => /Error emitted from .*Disconnects client/.test(m)),
+      [],
+      JSON.stringify(reports),
+    );
+  });
+
+  it("a bad getConnection timeout is a usage error on the error exit, and a string is quoted ('3000')", async () => {
+    const { manager } = await Pack.promises.createManager({ connectionString: proxy.url });
+    for (const timeout of ['3000', -1, NaN]) {
+      const e = (await Pack.promises.getConnection({ manager, timeout: timeout as number }).then(
+        () => undefined,
+        (err: unknown) => err,
+      )) as { exit?: string; code?: string; message?: string; raw?: unknown };
+      // The `error` exit: the usage error itself (README, "Errors": a bad input value is a UsageError), not `failed`.
+      assert.notEqual(e.exit, 'failed', JSON.stringify({ timeout, exit: e.exit }));
+      assert.equal((e as { name?: string }).name, 'UsageError');
+      assert.equal(e.code, ErrorCodes.INVALID_INPUT);
+      assert.match(String(e.message), /`timeout` must be a positive number/);
+    }
+    const s = (await Pack.promises
+      .getConnection({ manager, timeout: '3000' as unknown as number })
+      .catch((err: Error) => err)) as Error;
+    assert.match(s.message, /\(got "3000"\)/);
+    await Pack.promises.destroyManager({ manager });
+  });
+
   it('a refused connection during a collection set is "unreachable" (E_BAD_CONNECTION), not Redis refusing the write', async () => {
     const client = Pack.createClient(`redis://127.0.0.1:${await freePort()}`, { connectTimeout: 2000 });
     const err = (await client
@@ -137,7 +182,7 @@ describe('connections through a faulty network', function () {
     await client.quit();
   });
 
-  it("off('__proto__', fn) is harmless: no TypeError from inside the emitter", () => {
+  it('off()/removeListener() with an unknown event name throw a TypeError naming it, as on() does', () => {
     const client = Pack.createClient(proxy.url);
     const col = client.database('d').collection('c');
     let thrown: unknown;
@@ -146,8 +191,18 @@ describe('connections through a faulty network', function () {
     } catch (err) {
       thrown = err;
     }
-    if (thrown !== undefined) assert.match(String(thrown), /__proto__/);
+    assert.ok(thrown instanceof TypeError, 'an unknown event name throws, as in on()');
+    assert.match(String(thrown), /__proto__/);
     assert.doesNotMatch(String(thrown), /indexOf is not a function/);
+    const loose = col as unknown as Record<'off' | 'removeListener' | 'on', (e: string, f: () => void) => unknown>;
+    for (const method of ['off', 'removeListener', 'on'] as const) {
+      assert.throws(() => loose[method]('sett', () => undefined), /Unknown collection event "sett"/, method);
+    }
+    assert.throws(
+      () => (client as unknown as { off(e: string, f: () => void): unknown }).off('eror', () => undefined),
+      TypeError,
+    );
+    col.off('set', () => undefined); // a known event with a listener never added: nothing to do
     void client.quit();
   });
 });

@@ -3,7 +3,7 @@
  * caller's timeout, and the reset of a connection whose server stopped answering.
  */
 import { inspect } from 'node:util';
-import { createClient } from 'redis';
+import { createClient, DisconnectsClientError } from 'redis';
 import { coded, ErrorCodes, WarningCodes } from '../errors';
 import { LegacyClient } from '../legacy';
 import { timerDelay } from '../timers';
@@ -131,6 +131,16 @@ function establish(
     const onError = (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
       if (!ready) lastError = e;
+      // node-redis reports our own destroy() (the reset of a connection whose server stopped answering) as an
+      // error "Disconnects client": it is the library's reset, not something Redis did.
+      else if (e instanceof DisconnectsClientError)
+        reportFailure(
+          manager,
+          handle,
+          'error',
+          e,
+          `This library reset the connection to ${what} (closed it on purpose); it reconnects by itself.`,
+        );
       else reportFailure(manager, handle, 'error', e, `Error emitted from ${what}: ${manager.redact(e.message)}`);
     };
     // node-redis 6 emits no `end` on an unexpected drop (v3 did). The first `reconnecting` of an outage is where

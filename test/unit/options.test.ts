@@ -69,6 +69,17 @@ describe('connection strings and client options (no server)', () => {
   });
 });
 
+describe('malformed percent-encoding in a connection string (no server)', () => {
+  it('is a problem at createManager, without the password in the message', () => {
+    for (const bad of ['redis://:pw%zz@127.0.0.1:6380', 'redis://us%er:secret@127.0.0.1:6380', 'redis://:%E0%A4%A@h']) {
+      const problem = connectionStringProblem(bad);
+      assert.ok(problem?.includes('malformed percent-encoding'), `${bad}: ${problem}`);
+      assert.ok(!problem.includes('pw%zz') && !problem.includes('secret'), problem);
+    }
+    assert.equal(connectionStringProblem('redis://:p%25w@127.0.0.1:6380'), undefined);
+  });
+});
+
 describe('describing values in messages (no server)', () => {
   it('says what a value is, never a long or large value itself', () => {
     assert.equal(describeValue(null), 'null');
