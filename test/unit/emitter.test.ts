@@ -30,7 +30,7 @@ describe('emitter: odd event names get a clear TypeError, never an error from in
     ['a 100,000-character string', 'x'.repeat(100_000)],
   ];
   for (const [what, name] of odd) {
-    it(`${what}: on / once / multi throw a TypeError naming the known events`, () => {
+    it(`${what}: on / once / multi / off throw a TypeError naming the known events`, () => {
       const e = new Probe() as unknown as {
         on(n: unknown, f: unknown): unknown;
         once(n: unknown, f: unknown): unknown;
@@ -47,7 +47,11 @@ describe('emitter: odd event names get a clear TypeError, never an error from in
         });
       }
       if (typeof name === 'string') assert.throws(() => e.multi(name, () => 1), /Unknown probe event/);
-      assert.doesNotThrow(() => e.off(name, () => 1));
+      // off / removeListener refuse an unknown name as on does (issue 12: a typo no longer passes silently).
+      assert.throws(
+        () => e.off(name, () => 1),
+        (err: Error) => err instanceof TypeError && /Unknown probe event/.test(err.message) && err.message.length < 500,
+      );
     });
   }
 
