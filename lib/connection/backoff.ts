@@ -2,8 +2,8 @@
  * The reconnect policy: exponential backoff with full jitter.
  *
  * After a drop node-redis reconnects at once; each failed attempt `n` (1, 2, …) then waits a delay drawn uniformly
- * from `[0, min(RECONNECT_CAP_MS, RECONNECT_BASE_MS × 2^n))`: below 100 ms, 200 ms, 400 ms, 800 ms, 1.6 s, then
- * below 2 s for ever. Drawing the whole delay at random ("full jitter") rather than adding a little noise to a
+ * from `[0, min(RECONNECT_CAP_MS, RECONNECT_BASE_MS × 2^n))`: below 100 ms, 200 ms, 400 ms, 800 ms, then below
+ * 1 s for ever. Drawing the whole delay at random ("full jitter") rather than adding a little noise to a
  * fixed schedule spreads a fleet that lost the same server at the same moment over the whole window, so hundreds
  * of clients do not retry in lock-step, and no wait is longer than the cap, so a client is back at most
  * `RECONNECT_CAP_MS` after the server is (plus its handshake).
@@ -14,7 +14,7 @@ import { MAX_TIMER_MS } from '../timers';
 /** The first window (ms): attempt n waits below `RECONNECT_BASE_MS × 2^n`. */
 export const RECONNECT_BASE_MS = 50;
 /** No reconnect wait is this long or longer (ms). */
-export const RECONNECT_CAP_MS = 2000;
+export const RECONNECT_CAP_MS = 1000;
 
 /**
  * The delay (ms, a whole number) before reconnect attempt `retries`: uniform in `[0, min(cap, base × 2^retries))`.
