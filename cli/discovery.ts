@@ -71,7 +71,7 @@ export interface CollectionInfo {
   collection: string;
   /** Items that exist now (expired ones not yet pruned from the member set are not counted). */
   items: number;
-  /** The collection's sequence number: the revision of its last write. */
+  /** The revision of the collection's last write (its stamp, the meta's `t`; 0 before any write). */
   revision: number;
 }
 
@@ -123,7 +123,7 @@ export async function describeCollection(
   collection: string,
 ): Promise<CollectionInfo> {
   const keys = collectionKeys(database, collection);
-  const seq = (await connection.sendCommand(['HGET', keys.meta, 'seq'])) as string | null;
+  const stamp = (await connection.sendCommand(['HGET', keys.meta, 't'])) as string | null;
   let items = 0;
   let cursor = '0';
   do {
@@ -141,7 +141,7 @@ export async function describeCollection(
     );
     for (const e of exists) items += Number(e);
   } while (cursor !== '0');
-  return { database, collection, items, revision: Number(seq ?? 0) };
+  return { database, collection, items, revision: Number(stamp ?? 0) || 0 };
 }
 
 /** Whether a collection has ever been written (its meta hash exists). */

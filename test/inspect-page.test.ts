@@ -48,6 +48,8 @@ describe('inspect: the page in a headless browser', function () {
   let profile: string;
   let context: BrowserContext;
   let page: Page;
+  /** The revisions of each collection's last write (stamps: Redis's clock in µs). */
+  const revs = { nl: 0, flags: 0, be: 0 };
 
   before(async () => {
     srv = await RedisServer.start({ args: ['--requirepass', PASSWORD] });
@@ -55,9 +57,9 @@ describe('inspect: the page in a headless browser', function () {
     const artists = writer.database('region-nl').collection('artists');
     await artists.set('coldplay', { genre: 'Alternative', rank: 1, tags: ['britpop', 'piano'] });
     await artists.set('queen', { genre: 'Rock', rank: 2 });
-    await artists.set('abba', { genre: 'Pop', rank: 3 }, 3600);
-    await writer.database('region-nl').collection('flags').set('dark-mode', { on: true, rollout: 0.25 });
-    await writer.database('region-be').collection('artists').set('stromae', { genre: 'Pop' });
+    revs.nl = await artists.set('abba', { genre: 'Pop', rank: 3 }, 3600);
+    revs.flags = await writer.database('region-nl').collection('flags').set('dark-mode', { on: true, rollout: 0.25 });
+    revs.be = await writer.database('region-be').collection('artists').set('stromae', { genre: 'Pop' });
 
     // The password in the URL, so the page could leak it if anything passed it on.
     const url = `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${srv.port}`;
@@ -89,9 +91,9 @@ describe('inspect: the page in a headless browser', function () {
     await nav.locator('a', { hasText: 'flags' }).waitFor();
     assert.deepEqual(await nav.locator('h2').allTextContents(), ['region-be', 'region-nl']);
     assert.deepEqual(await nav.locator('a').allTextContents(), [
-      'artists1 item · rev 1',
-      'artists3 items · rev 3',
-      'flags1 item · rev 1',
+      `artists1 item · rev ${revs.be}`,
+      `artists3 items · rev ${revs.nl}`,
+      `flags1 item · rev ${revs.flags}`,
     ]);
   });
 
@@ -109,11 +111,11 @@ describe('inspect: the page in a headless browser', function () {
     assert.equal(await added.locator('td.data').textContent(), '{"genre":"Electronic","rank":4}');
     await page.locator('#log li', { hasText: 'set  daft-punk' }).waitFor();
 
-    await artists.set('coldplay', { genre: 'Alternative', rank: 5, tags: ['britpop', 'piano'] });
+    const fifth = await artists.set('coldplay', { genre: 'Alternative', rank: 5, tags: ['britpop', 'piano'] });
     await page.locator('#items tbody tr[data-key="coldplay"] td.data', { hasText: '"rank":5' }).waitFor();
     // The stats show the live copy's size (status/stats too, once the facade has them).
     await page.locator('#stats div', { hasText: 'items4' }).waitFor();
-    await page.locator('nav a', { hasText: 'artists4 items · rev 5' }).waitFor();
+    await page.locator('nav a', { hasText: `artists4 items · rev ${fifth}` }).waitFor();
 
     const shot = path.join(profile, 'inspect.png');
     await page.screenshot({ path: shot });
