@@ -84,9 +84,15 @@ function failure(err: unknown, what: string, connecting = false): Error {
     // Failing to connect (refused, timed out, wrong password) is not Redis refusing the write.
     const unreachable = connecting || e.exit === 'badConnection';
     const reason = unreachable ? 'Redis is unreachable' : 'Redis refused it';
+    // Sent, then the connection failed or Redis stopped answering: whether Redis ran the command is not known.
+    const unknown =
+      !connecting && e.exit === 'badConnection'
+        ? ' The outcome is unknown: the command was sent and may have been carried out (check with entry() or the ' +
+          'revision, or retry a write with ifRevision).'
+        : '';
     return coded(
       unreachable ? ErrorCodes.BAD_CONNECTION : (EXIT_CODES[e.exit as FacadeExit] ?? ErrorCodes.FAILED),
-      `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.`,
+      `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.${unknown}`,
       { cause: err },
     );
   }
@@ -167,6 +173,29 @@ const debug = debuglog('machinepack-redis-ts');
 interface Outage {
   since: number;
   failures: number;
+  /** A subscription is still waiting for a connection that never came up (Redis unreachable while connecting). */
+  connecting: boolean;
+  /** A probe is checking that Redis serves again (it may be up but still LOADING its data). */
+  probing: boolean;
+}
+
+/** How long a probe waits between PINGs while Redis answers that it cannot serve yet (LOADING, BUSY). */
+const PROBE_INTERVAL_MS = 100;
+
+/** A reply saying Redis is up but cannot serve commands yet: loading its data set, or busy with a script. */
+function notServingYet(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b/.test(message);
+}
+
+/**
+ * The wait (ms) before the next subscribe attempt: drawn uniformly from `[retryDelay / 2, retryDelay)` so that a
+ * fleet of clients that failed together does not retry in lock-step.
+ */
+export function subscribeRetryDelay(retryDelay: number, random: () => number = Math.random): number {
+  const r = random();
+  const half = retryDelay / 2;
+  return Math.floor(half + (r >= 0 && r < 1 ? r : 0) * half);
 }
 
 /** Codes of trouble that is an effect of an outage in progress (a copy that cannot catch up, a call cut off). */
@@ -318,8 +347,9 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
       if (this.#quit) return;
       const lost = connection.isReady !== true || this.#down.has(connection);
       if (!lost) {
+        // The connection works (again): a late report about it (a reset armed before it reconnected, a failed
+        // keep-alive) is no outage. Counted in the outage in progress, if any, and logged; never a bare error.
         if (this.#outage) this.#outage.failures++;
-        else this.report(err);
         return;
       }
       this.#down.add(connection);
@@ -327,7 +357,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
         this.#outage.failures++;
         return;
       }
-      this.#outage = { since: Date.now(), failures: 1 };
+      this.#outage = { since: Date.now(), failures: 1, connecting: false, probing: false };
       const cause = err.originalError ?? err;
       this.report(
         coded(
@@ -341,10 +371,90 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     });
   }
 
+  /**
+   * @internal A subscription could not get its connections (Redis refused, timed out, down while connecting). The
+   * first such failure starts an outage like a lost connection does (one `error` event with the cause and the
+   * masked address); `restored` follows once the subscription's connections are up and Redis serves.
+   */
+  connectFailed(err: unknown): void {
+    if (this.#quit) return;
+    const raw = (err as { raw?: { error?: unknown } } | null)?.raw?.error;
+    const cause = raw instanceof Error ? raw : err instanceof Error ? err : new Error(String(err));
+    debug('connecting to %s: %s', this.#address, redact(cause.message));
+    if (this.#outage) {
+      this.#outage.failures++;
+      this.#outage.connecting = true;
+      return;
+    }
+    this.#outage = { since: Date.now(), failures: 1, connecting: true, probing: false };
+    this.report(
+      coded(
+        ErrorCodes.CONNECTION_LOST,
+        `Cannot reach Redis at ${this.#address} (${redact(cause.message)}); retrying in the background. ` +
+          "A 'restored' event follows once it works; the failures until then are not reported one by one " +
+          '(NODE_DEBUG=machinepack-redis-ts logs them).',
+        { cause, address: this.#address },
+      ),
+    );
+  }
+
+  /** @internal A subscription got its connections: the end of an outage that began while connecting. */
+  connected(): void {
+    if (!this.#outage || !this.#outage.connecting) return;
+    this.#outage.connecting = false;
+    this.#endOutageWhenServing();
+  }
+
   /** A connection of this client is ready (again): the end of the outage when it was the last one down. */
   #onReady(connection: object): void {
-    if (!this.#down.delete(connection) || this.#down.size > 0 || !this.#outage || this.#quit) return;
+    if (!this.#down.delete(connection)) return;
+    this.#endOutageWhenServing();
+  }
+
+  /**
+   * Every connection is back: end the outage once Redis serves commands. A server that restarted accepts
+   * connections while it is still loading its data (LOADING) and refuses commands until it is done; a PING on the
+   * command connection tells, and is repeated until it succeeds. A drop meanwhile keeps the outage open.
+   */
+  #endOutageWhenServing(): void {
     const outage = this.#outage;
+    if (!outage || outage.probing || outage.connecting || this.#down.size > 0 || this.#quit) return;
+    const command = this.#command;
+    if (!command) {
+      this.#restore();
+      return;
+    }
+    outage.probing = true;
+    const probe = (): void => {
+      if (this.#outage !== outage || this.#quit) return;
+      command
+        .then((c) => c.sendCommand(['PING']))
+        .then(
+          () => {
+            outage.probing = false;
+            if (this.#outage === outage && !outage.connecting && this.#down.size === 0) this.#restore();
+          },
+          (err: unknown) => {
+            if (this.#outage !== outage || this.#quit) return;
+            outage.failures++;
+            debug('outage of %s continues: %s', this.#address, err instanceof Error ? err.message : String(err));
+            if (notServingYet(err)) {
+              setTimeout(probe, PROBE_INTERVAL_MS).unref();
+              return;
+            }
+            // Down again (the drop is reported as a failure of its own) or another refusal: the next `ready`
+            // or connect probes again.
+            outage.probing = false;
+            if (this.#down.size === 0 && !outage.connecting) setTimeout(probe, PROBE_INTERVAL_MS).unref();
+          },
+        );
+    };
+    probe();
+  }
+
+  #restore(): void {
+    const outage = this.#outage;
+    if (!outage) return;
     this.#outage = undefined;
     debug(
       'connection to %s restored after %d ms, %d failures',
@@ -507,12 +617,26 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
           ErrorCodes.CLIENT_QUIT,
           `Subscription to ${this.database}/${this.name} ended before it was loaded.`,
         );
+      let connection: Connection;
+      let subscriber: Connection;
       try {
-        const [connection, subscriber] = await Promise.all([
+        [connection, subscriber] = await Promise.all([
           this.client.commandConnection(),
           this.client.subscriberConnection(),
         ]);
+      } catch (err) {
         if (stale()) continue;
+        if (isUsageError(err)) throw err;
+        // Redis unreachable (down, refusing, not answering the handshake): an outage, not a refusal.
+        this.client.connectFailed(err);
+        await new Promise((r) =>
+          setTimeout(r, timerDelay(subscribeRetryDelay(this.client.options.retryDelay))).unref(),
+        );
+        continue;
+      }
+      if (stale()) continue;
+      this.client.connected();
+      try {
         const { subscription } = await subscribeCollection({
           connection,
           subscriber,
@@ -542,7 +666,9 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         // A usage refusal (an input the machine does not take) fails the same way every time: never retried.
         if (isUsageError(err)) throw err;
         this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
-        await new Promise((r) => setTimeout(r, timerDelay(this.client.options.retryDelay)).unref());
+        await new Promise((r) =>
+          setTimeout(r, timerDelay(subscribeRetryDelay(this.client.options.retryDelay))).unref(),
+        );
       }
     }
   }

@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import Pack from '../index';
 import { ErrorCodes } from '../lib/errors';
 import type { MemisClient } from '../lib/facade-types';
+import { subscribeRetryDelay } from '../lib/facade';
 import { sleep, until } from './helpers/events';
 import { PASSWORD, RedisServer } from './helpers/redis-server';
 
@@ -85,5 +86,117 @@ describe('quiet outages: one error event and one restored event per client (issu
       'writes work again',
     );
     await client.quit();
+  });
+  it('Redis down while the first subscribe() connects: one error per client (cause, masked address), one restored once it is up', async () => {
+    const cold = await RedisServer.start({ args: ['--requirepass', PASSWORD] });
+    const url = cold.url.replace('redis://', `redis://:${encodeURIComponent(PASSWORD)}@`);
+    await cold.kill();
+    const N = 3;
+    const clients: MemisClient[] = [];
+    const errors: Error[][] = [];
+    const restored: unknown[][] = [];
+    const subscribed: Array<Promise<void>> = [];
+    for (let i = 0; i < N; i++) {
+      const client = Pack.createClient(url, { retryDelay: 200, connectTimeout: 500 });
+      const mine: Error[] = [];
+      const back: unknown[] = [];
+      client.on('error', (err) => void mine.push(err));
+      client.on('restored', (info) => void back.push(info));
+      clients.push(client);
+      errors.push(mine);
+      restored.push(back);
+      subscribed.push(client.database('d').collection('c').subscribe());
+    }
+    try {
+      await until(() => errors.every((e) => e.length > 0), 'every client reported the outage');
+      await sleep(1500); // several retries each
+      await cold.restart();
+      await Promise.all(subscribed);
+      await until(() => restored.every((r) => r.length > 0), 'every client reported the end of the outage', 15000);
+      await sleep(500);
+      for (let i = 0; i < N; i++) {
+        assert.equal(errors[i]!.length, 1, `client ${i}: ${errors[i]!.map((e) => e.message).join(' | ')}`);
+        assert.equal(restored[i]!.length, 1, `client ${i}: ${restored[i]!.length} restored events`);
+        const err = errors[i]![0] as Error & { code?: string; cause?: unknown; address?: string };
+        assert.equal(err.code, ErrorCodes.CONNECTION_LOST);
+        assert.ok(err.cause instanceof Error, 'the cause is attached');
+        assert.ok(err.address?.endsWith(`127.0.0.1:${cold.port}`), `address ${err.address}`);
+        assert.ok(!err.message.includes('Redis refused it'), err.message);
+        for (const text of [err.message, inspect(err), JSON.stringify(restored[i]![0])])
+          assert.ok(!text.includes(PASSWORD) && !text.includes(encodeURIComponent(PASSWORD)), text);
+        const info = restored[i]![0] as { failures: number };
+        assert.ok(info.failures >= 2, `${info.failures} failures counted`);
+      }
+    } finally {
+      await Promise.all(clients.map((c) => c.quit()));
+      await cold.stop();
+    }
+  });
+
+  it('subscribe retries are jittered: drawn from [retryDelay/2, retryDelay)', () => {
+    assert.equal(
+      subscribeRetryDelay(1000, () => 0),
+      500,
+    );
+    assert.equal(
+      subscribeRetryDelay(1000, () => 0.999),
+      999,
+    );
+    const draws = new Set(Array.from({ length: 50 }, () => subscribeRetryDelay(1000)));
+    assert.ok(draws.size > 10, `${draws.size} distinct delays`);
+    for (const d of draws) assert.ok(d >= 500 && d < 1000, String(d));
+  });
+
+  it('a restart that is still LOADING its data keeps the outage open: restored only once Redis serves, no second error', async () => {
+    const big = await RedisServer.start({ args: ['--enable-debug-command', 'yes'] });
+    const client = Pack.createClient(big.url, { syncInterval: 200, retryDelay: 200 });
+    const events: string[] = [];
+    client.on('error', (err) => void events.push(`error ${(err as { code?: string }).code} ${err.message}`));
+    client.on('restored', () => void events.push('restored'));
+    try {
+      const col = client.database('d').collection('c');
+      await col.subscribe();
+      await col.set('k', { a: 1 });
+      const admin = Pack.createClient(big.url);
+      const conn = await (
+        admin as unknown as { commandConnection(): Promise<{ sendCommand(a: string[]): Promise<unknown> }> }
+      ).commandConnection();
+      await conn.sendCommand(['DEBUG', 'POPULATE', '1500000', 'pad', '64']);
+      await conn.sendCommand(['SAVE']);
+      await admin.quit();
+      const restarting = big.restart(); // resolves once loading is over
+      await until(() => events.length > 0, 'the outage was reported');
+      await restarting;
+      await until(() => events.includes('restored'), 'restored', 30000);
+      await sleep(1000);
+      assert.deepEqual(events.slice(1), ['restored'], events.join(' | '));
+      assert.ok(events[0]!.startsWith(`error ${ErrorCodes.CONNECTION_LOST}`), events[0]);
+    } finally {
+      await client.quit();
+      await big.stop();
+    }
+  });
+
+  it('a write cut off without a reply says its outcome is unknown (E_BAD_CONNECTION)', async () => {
+    const hung = await RedisServer.start();
+    const client = Pack.createClient(hung.url, { commandTimeout: 300 } as never);
+    client.on('error', () => undefined);
+    try {
+      const col = client.database('d').collection('c');
+      await col.set('a', { a: 1 });
+      hung.signal('SIGSTOP');
+      const err = await col.set('b', { a: 2 }).then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+      assert.ok(err instanceof Error);
+      assert.equal(err.code, ErrorCodes.BAD_CONNECTION);
+      assert.match(err.message, /outcome is unknown/);
+      assert.match(err.message, /ifRevision/);
+    } finally {
+      hung.signal('SIGCONT');
+      await client.quit();
+      await hung.stop();
+    }
   });
 });
