@@ -750,8 +750,8 @@ async function writeCosts(connection: Connection): Promise<void> {
       op: (key) => {
         let revision: number | undefined;
         return async () => {
-          if (revision === undefined) revision = (await Pack.promises.setItem({ ...at, key, data: item })).seq;
-          revision = (await Pack.promises.setItem({ ...at, key, data: item, ifRevision: revision })).seq;
+          if (revision === undefined) revision = (await Pack.promises.setItem({ ...at, key, data: item })).revision;
+          revision = (await Pack.promises.setItem({ ...at, key, data: item, ifRevision: revision })).revision;
         };
       },
     },

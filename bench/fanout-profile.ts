@@ -54,9 +54,9 @@ async function main(): Promise<void> {
     const c = client.database('fan').collection('c') as FacadeCollection;
     if (who === 'copy-listener') c.on('set', () => undefined);
     await c.subscribe();
-    // Count applied notifications without a listener of ours: the copy's revision.
+    // Count applied notifications without a listener of ours: the copy's sequence number.
     const timer = setInterval(() => {
-      if (c.stats().revision === count) done();
+      if (c.replica?.seq === count) done();
     }, 5);
     stop = async () => {
       clearInterval(timer);

@@ -138,7 +138,7 @@ export interface FleetResult {
   pubsubCut: { convergedMs: number; commandsPerClient: number; resyncs: number };
 }
 
-/** Writes `count` updates (through the package) and returns the collection's sequence number after them. */
+/** Writes `count` updates (through the package) and returns the revision (stamp) of the last one. */
 async function writeUpdates(url: string, count: number): Promise<number> {
   const writer = Pack.createClient(url);
   writer.on('error', () => undefined);
@@ -147,7 +147,7 @@ async function writeUpdates(url: string, count: number): Promise<number> {
   await writer.quit();
   const admin = createClient({ url });
   await admin.connect();
-  const seq = Number(await admin.hGet(META, 'seq'));
+  const seq = Number(await admin.hGet(META, 't')); // the last write's stamp: what stats().revision holds
   admin.destroy();
   return seq;
 }
