@@ -21,7 +21,7 @@ export interface ChangeInfo {
   collection: string;
   /**
    * The revision of `data`: for `set` the item's new revision, for `delete` and `expire` the revision of the last
-   * copy held. Revisions are the collection's sequence numbers: they only grow, so a larger one is a later write.
+   * copy held. Revisions are write stamps (Redis's clock in µs): they only grow, so a larger one is a later write.
    */
   revision: number;
 }
@@ -31,8 +31,9 @@ export interface Entry<T> {
   /** The item's contents. */
   data: T;
   /**
-   * The item's revision: the collection's sequence number at its last write. It grows with every write of the
-   * item; pass it as `ifRevision` to write only if nobody wrote the item since.
+   * The item's revision: the stamp of its last write (Redis's clock in µs, a safe integer). It grows with every
+   * write of the item and is never handed out twice (not after a FLUSHALL, a restart empty or from an older
+   * snapshot); pass it as `ifRevision` to write only if nobody wrote the item since.
    */
   revision: number;
   /** When the item expires: epoch milliseconds on Redis's clock, or `null` without a TTL. */
@@ -116,7 +117,7 @@ export type CollectionStatus = 'loading' | 'live' | 'stale';
 export interface CollectionStats {
   /** Items in the local copy. */
   items: number;
-  /** The collection's sequence number the copy holds: the revision of its latest change. */
+  /** The revision of the last write the copy holds (its stamp); 0 before the collection has any. */
   revision: number;
   /** Catch-ups run since `subscribe()` (each one round trip, or a full resync). */
   catchUps: number;

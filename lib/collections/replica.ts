@@ -86,7 +86,7 @@ export interface ReplicaOptions {
 export interface ReplicaStats {
   /** Items held. */
   items: number;
-  /** The collection's sequence number the copy holds (its revision). */
+  /** The revision (stamp) of the last write the copy holds. */
   revision: number;
   /** Catch-ups run (each one script round trip, or a resync). */
   catchUps: number;
