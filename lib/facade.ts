@@ -177,7 +177,17 @@ interface Outage {
   connecting: boolean;
   /** A probe is checking that Redis serves again (it may be up but still LOADING its data). */
   probing: boolean;
+  /** Its `error` event was emitted: a drop that is back within `BLIP_GRACE_MS` is never announced. */
+  announced: boolean;
+  /** Announces it at once (set while its grace runs). */
+  announce?: () => void;
 }
+
+/**
+ * How long (ms) a lost connection may take to come back before the loss is announced as an outage: a blip (a
+ * pub/sub connection cut and reconnected within milliseconds) is counted in the debug log, not an `error` event.
+ */
+export const BLIP_GRACE_MS = 250;
 
 /** How long a probe waits between PINGs while Redis answers that it cannot serve yet (LOADING, BUSY). */
 const PROBE_INTERVAL_MS = 100;
@@ -357,9 +367,11 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
         this.#outage.failures++;
         return;
       }
-      this.#outage = { since: Date.now(), failures: 1, connecting: false, probing: false };
+      const outage: Outage = { since: Date.now(), failures: 1, connecting: false, probing: false, announced: false };
+      this.#outage = outage;
       const cause = err.originalError ?? err;
-      this.report(
+      this.#announceAfterGrace(
+        outage,
         coded(
           ErrorCodes.CONNECTION_LOST,
           `Lost the connection to Redis at ${this.#address} (${cause.message}); reconnecting in the background. ` +
@@ -369,6 +381,17 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
         ),
       );
     });
+  }
+
+  /** Announce `outage` with `error` unless it is over within `BLIP_GRACE_MS` (or sooner, if it gets worse). */
+  #announceAfterGrace(outage: Outage, error: Error): void {
+    outage.announce = () => {
+      outage.announce = undefined;
+      if (this.#outage !== outage || this.#quit || outage.announced) return;
+      outage.announced = true;
+      this.report(error);
+    };
+    setTimeout(() => outage.announce?.(), BLIP_GRACE_MS).unref();
   }
 
   /**
@@ -384,9 +407,11 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     if (this.#outage) {
       this.#outage.failures++;
       this.#outage.connecting = true;
+      // Not coming back: no blip.
+      this.#outage.announce?.();
       return;
     }
-    this.#outage = { since: Date.now(), failures: 1, connecting: true, probing: false };
+    this.#outage = { since: Date.now(), failures: 1, connecting: true, probing: false, announced: true };
     this.report(
       coded(
         ErrorCodes.CONNECTION_LOST,
@@ -456,6 +481,16 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     const outage = this.#outage;
     if (!outage) return;
     this.#outage = undefined;
+    outage.announce = undefined;
+    if (!outage.announced) {
+      debug(
+        'connection to %s back after %d ms (a blip: not announced), %d failures',
+        this.#address,
+        Date.now() - outage.since,
+        outage.failures,
+      );
+      return;
+    }
     debug(
       'connection to %s restored after %d ms, %d failures',
       this.#address,
