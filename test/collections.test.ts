@@ -243,12 +243,12 @@ describe('replicated collections (memis facade)', () => {
     await late.subscribe();
     assert.deepEqual(late.get('k'), got);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
-    // The documented encoding: `v` = the item as one JSON object; `m:seq` its revision.
+    // The documented encoding: `v` = the item as one JSON object; `m:rev` its revision (the write's stamp), `m:seq` its sequence number.
     const v = JSON.parse((await raw.hGet('memis:{types/c}:i:k', 'v'))!) as Record<string, unknown>;
     assert.equal(v.numstr, '12');
     assert.equal(v.n, 0);
     assert.deepEqual(v, JSON.parse(JSON.stringify(got)));
-    assert.deepEqual((await raw.hKeys('memis:{types/c}:i:k')).sort(), ['m:seq', 'v']);
+    assert.deepEqual((await raw.hKeys('memis:{types/c}:i:k')).sort(), ['m:rev', 'm:seq', 'v']);
   });
 
   it('reads items stored in the first layout (`d:<field>` fields); their next write stores `v` only', async () => {
@@ -267,7 +267,7 @@ describe('replicated collections (memis facade)', () => {
     assert.deepEqual(late.get('old'), { n: 1, s: 'x', o: { p: [1] } });
     await pub.set('old', { n: 2 });
     await until(() => (late.get('old') as { n?: number } | undefined)?.n === 2, 'the new write');
-    assert.deepEqual((await raw.hKeys('memis:{layout/c}:i:old')).sort(), ['m:seq', 'v']);
+    assert.deepEqual((await raw.hKeys('memis:{layout/c}:i:old')).sort(), ['m:rev', 'm:seq', 'v']);
     assert.equal(await raw.hGet('memis:{layout/c}:i:old', 'v'), '{"n":2}');
   });
 
