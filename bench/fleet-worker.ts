@@ -120,7 +120,9 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
     case 'waitMessages': {
       const all = () =>
         facade.length > 0 ? facade.every((f) => f.messages >= req.count) : raw.every((r) => r.messages >= req.count);
-      while (!all()) await new Promise((r) => setTimeout(r, 2));
+      // A raw subscriber Redis disconnected (output buffer) never gets them all: give up after a minute.
+      const deadline = now() + 60000;
+      while (!all() && now() < deadline) await new Promise((r) => setTimeout(r, 2));
       return { at: now() };
     }
     case 'counters': {
