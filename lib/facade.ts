@@ -738,14 +738,8 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     // Checked before connecting too, so refused data fails the same way whether or not Redis is reachable.
     assertPlainObject(data, key);
     const { ttl, ifRevision } = writeOptions(ttlOrOptions, key, ['ttl', 'ifRevision'], 'set');
-    let connection: Connection;
-    try {
-      connection = await this.client.commandConnection();
-    } catch (err) {
-      const what = `set "${key}" in ${this.database}/${this.name}`;
-      throw this.client.closed ? quitFirst(what) : failure(err, what, true);
-    }
-    try {
+    const what = `set "${key}" in ${this.database}/${this.name}`;
+    return this.#write(what, key, async (connection) => {
       const { revision } = await setItem({
         connection,
         database: this.database,
@@ -756,8 +750,23 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         ifRevision,
       });
       return revision;
+    });
+  }
+
+  /**
+   * A write machine call on the command connection, with the failures every write maps alike: after quit(),
+   * `E_CLIENT_QUIT`; a failed condition, `E_CONFLICT` (naming `key` when given); else the connection or Redis failure.
+   */
+  async #write<R>(what: string, key: string | undefined, run: (connection: Connection) => Promise<R>): Promise<R> {
+    let connection: Connection;
+    try {
+      connection = await this.client.commandConnection();
     } catch (err) {
-      const what = `set "${key}" in ${this.database}/${this.name}`;
+      throw this.client.closed ? quitFirst(what) : failure(err, what, true);
+    }
+    try {
+      return await run(connection);
+    } catch (err) {
       throw this.client.closed ? quitFirst(what) : (conflictError(err, what, key) ?? failure(err, what));
     }
   }
@@ -773,18 +782,12 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   async #del(key: string, options?: DelOptions): Promise<boolean> {
     const what = `delete "${key}" in ${this.database}/${this.name}`;
     const { ifRevision } = writeOptions(options, key, ['ifRevision'], 'del');
-    let connection: Connection;
-    try {
-      connection = await this.client.commandConnection();
-    } catch (err) {
-      throw this.client.closed ? quitFirst(what) : failure(err, what, true);
-    }
-    try {
-      return (await deleteItem({ connection, database: this.database, collection: this.name, key, ifRevision }))
-        .deleted;
-    } catch (err) {
-      throw this.client.closed ? quitFirst(what) : (conflictError(err, what, key) ?? failure(err, what));
-    }
+    return this.#write(
+      what,
+      key,
+      async (connection) =>
+        (await deleteItem({ connection, database: this.database, collection: this.name, key, ifRevision })).deleted,
+    );
   }
 
   /** Several sets and deletes applied together, all or nothing: `batch().set(…).del(…).exec()`. */
@@ -799,17 +802,12 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     if (operations.length === 0) return [];
     // The items' shape here (as `set` does); the writeItems machine checks every value before sending.
     for (const o of operations) if (o.op === 'set') assertPlainObject(o.data, o.key);
-    let connection: Connection;
-    try {
-      connection = await this.client.commandConnection();
-    } catch (err) {
-      throw this.client.closed ? quitFirst(what) : failure(err, what, true);
-    }
-    try {
-      return (await writeItems({ connection, database: this.database, collection: this.name, operations })).revisions;
-    } catch (err) {
-      throw this.client.closed ? quitFirst(what) : (conflictError(err, what) ?? failure(err, what));
-    }
+    return this.#write(
+      what,
+      undefined,
+      async (connection) =>
+        (await writeItems({ connection, database: this.database, collection: this.name, operations })).revisions,
+    );
   }
 
   /** The local copy of an item (after `subscribe()`), or undefined. */
