@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import Pack from '../index';
 import { ErrorCodes } from '../lib/errors';
+import { claimNextSocket, type Traffic } from '../lib/connection/traffic';
 import { FaultProxy } from './helpers/proxy';
 import { freePort, server } from './helpers/redis-server';
 
@@ -282,6 +285,88 @@ describe('the reply watch counts bytes, not replies (issue 12, fault 4)', functi
     const afterReset = await fetchBig();
     assert.equal(afterReset.ok, true, `after a reset: ${JSON.stringify(afterReset)}`);
     await Pack.promises.destroyManager({ manager });
+  });
+
+  for (const legacyMode of [false, true]) {
+    it(`a drop mid-call (after part of a stall) leaves the watch no stale state: after the reconnect a slow reply is not cut, a black-holed one is (two connections${legacyMode ? ', legacyMode' : ''})`, async () => {
+      const { manager } = await Pack.promises.createManager({
+        connectionString: proxy.url,
+        meta: { commandTimeout: 1000, legacyMode },
+      });
+      const connections = [
+        (await Pack.promises.getConnection({ manager })).connection,
+        (await Pack.promises.getConnection({ manager })).connection,
+      ];
+      await Pack.promises.cacheValue({ connection: connections[0], key: 'big', value: big });
+      await Pack.promises.cacheValue({ connection: connections[0], key: 'small', value: 'tiny' });
+      // Calls in flight on both connections; bytes held for 800 ms of the 1000 ms bound (the stall mark grows),
+      // then both connections are dropped mid-call.
+      proxy.bandwidth(2 * MB);
+      const inFlight = connections.map((connection) =>
+        outcome(Pack.promises.getCachedValue({ connection, key: 'big' })),
+      );
+      await sleep(300);
+      proxy.stall();
+      await sleep(800);
+      proxy.cut();
+      proxy.pass();
+      proxy.bandwidth(0);
+      for (const dropped of await Promise.all(inFlight)) {
+        assert.equal(dropped.ok, false, 'the calls in flight failed with the drop');
+        assert.equal(dropped.code === ErrorCodes.NO_REPLY, false, `a drop, not a hang: ${JSON.stringify(dropped)}`);
+      }
+      for (const connection of connections) {
+        let back = false;
+        for (let i = 0; i < 100 && !back; i++) {
+          back = (await outcome(Pack.promises.getCachedValue({ connection, key: 'small' }))).ok;
+          if (!back) await sleep(50);
+        }
+        assert.ok(back, 'the connection came back');
+      }
+      // A slow but progressing reply on each reconnected connection: 12 MB at 4 MB/s, three times the bound.
+      proxy.bandwidth(4 * MB);
+      const started = Date.now();
+      const slow = await Promise.all(
+        connections.map((connection) => outcome(Pack.promises.getCachedValue({ connection, key: 'big' }))),
+      );
+      for (const r of slow) {
+        assert.equal(r.ok, true, `a progressing reply after the reconnect was cut: ${JSON.stringify(r)}`);
+        assert.equal((r.value as string).length, big.length);
+      }
+      assert.ok(Date.now() - started > 1000, 'the replies took longer than commandTimeout');
+      // A black hole mid-reply on each: still cut within the bound.
+      const holed = connections.map((connection) => outcome(Pack.promises.getCachedValue({ connection, key: 'big' })));
+      await sleep(500);
+      proxy.blackHole();
+      const t = Date.now();
+      for (const r of await Promise.all(holed)) assert.equal(r.code, ErrorCodes.NO_REPLY, JSON.stringify(r));
+      assert.ok(Date.now() - t < 2500, `black hole after a reconnect cut after ${Date.now() - t} ms`);
+      await Pack.promises.destroyManager({ manager });
+    });
+  }
+
+  it('two connections reconnecting in the same turn each claim their own socket (claim windows do not overwrite each other)', async () => {
+    // Two 'reconnecting' events before the microtask that closes the first window (both sockets' errors queued
+    // in the same nextTick round): the first window must keep its socket, not lose it to the second.
+    const a: Traffic = { chunks: 0 };
+    const b: Traffic = { chunks: 0 };
+    claimNextSocket(a);
+    const sa = net.connect(proxy.port, '127.0.0.1');
+    claimNextSocket(b);
+    const sb = net.connect(proxy.port, '127.0.0.1');
+    await Promise.resolve();
+    try {
+      assert.ok(a.socket === sa, "the first connection's socket was not claimed");
+      assert.ok(b.socket === sb, "the second connection's socket was not claimed");
+      await Promise.all([once(sa, 'connect'), once(sb, 'connect')]);
+      sa.write('PING\r\n');
+      await once(sa, 'data');
+      assert.equal(a.chunks, 1);
+      assert.equal(b.chunks, 0);
+    } finally {
+      sa.destroy();
+      sb.destroy();
+    }
   });
 
   it('when the bytes stop mid-reply (stall), the call is still cut within commandTimeout + a quarter', async () => {

@@ -129,6 +129,9 @@ function openWindow(traffic: Traffic): void {
     diagnostics.subscribe('net.client.socket', onSocket);
     subscribed = true;
   }
+  // A window still open belongs to another connection whose socket (if any) was opened before this one: close
+  // it now, so it keeps that socket instead of losing it to this window (two drops in one turn).
+  if (claiming && claiming !== traffic) closeWindow(claiming);
   claiming = traffic;
   candidate = undefined;
 }
