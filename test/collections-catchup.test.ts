@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { MemisClient } from '../index';
-import { decodeHash } from '../lib/collections/codec';
 import type { FacadeCollection } from '../lib/facade';
+import { storedItem } from './helpers/stored';
 import { sleep, until } from './helpers/events';
 import { RedisServer } from './helpers/redis-server';
 
@@ -30,8 +30,8 @@ describe('replicated collections: incremental catch-up (issue 18)', function () 
     await r.connect();
     const out: Record<string, unknown> = {};
     for (const m of (await r.sMembers('memis:{cu/c}:keys')).sort()) {
-      const h = await r.hGetAll(`memis:{cu/c}:i:${m}`);
-      if (Object.keys(h).length > 0) out[m] = decodeHash(h).data;
+      const item = await storedItem(r, `memis:{cu/c}:i:${m}`);
+      if (item) out[m] = item.data;
     }
     r.destroy();
     return JSON.stringify(out);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createClient as createRedis } from 'redis';
-import { decodeHash } from '../lib/collections/codec';
+import { storedItem } from './helpers/stored';
 import { sleep, until } from './helpers/events';
 import { RedisServer } from './helpers/redis-server';
 
@@ -41,8 +41,8 @@ async function truth(url: string): Promise<string> {
   await r.connect();
   const out: Record<string, unknown> = {};
   for (const m of (await r.sMembers('memis:{conv/c}:keys')).sort()) {
-    const h = await r.hGetAll(`memis:{conv/c}:i:${m}`);
-    if (Object.keys(h).length > 0) out[decodeURIComponent(m)] = decodeHash(h).data;
+    const item = await storedItem(r, `memis:{conv/c}:i:${m}`);
+    if (item) out[decodeURIComponent(m)] = item.data;
   }
   r.destroy();
   return JSON.stringify(out);

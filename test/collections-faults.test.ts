@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { Collection, MemisClient } from '../index';
-import { decodeHash } from '../lib/collections/codec';
 import type { FacadeCollection } from '../lib/facade';
+import { storedItem } from './helpers/stored';
 import { record, sleep, until } from './helpers/events';
 import { FaultProxy } from './helpers/proxy';
 import { freePort, RedisServer } from './helpers/redis-server';
@@ -22,8 +22,8 @@ async function truth(raw: Raw, db: string, col: string): Promise<string> {
   const prefix = `memis:{${db}/${col}}:`;
   const out: Record<string, unknown> = {};
   for (const m of (await raw.sMembers(`${prefix}keys`)).sort()) {
-    const h = await raw.hGetAll(`${prefix}i:${m}`);
-    if (Object.keys(h).length > 0) out[decodeURIComponent(m)] = decodeHash(h).data;
+    const item = await storedItem(raw, `${prefix}i:${m}`);
+    if (item) out[decodeURIComponent(m)] = item.data;
   }
   return JSON.stringify(out);
 }
@@ -193,7 +193,7 @@ describe('replicated collections under faults (issue 10)', function () {
     await pub.set('after', { v: 1 });
     const [seq, epoch] = await r.hmGet('memis:{d/c}:meta', ['seq', 'epoch']);
     assert.ok(Number(seq) > oldTop && epoch, `meta ${seq} ${epoch} after a log topped at ${oldTop}`);
-    assert.equal(await r.hGet('memis:{d/c}:i:after', 'm:seq'), seq);
+    assert.equal(String((await storedItem(r, 'memis:{d/c}:i:after'))?.seq), seq);
     assert.equal((await r.xRange('memis:{d/c}:log', `${seq}-0`, `${seq}-0`)).length, 1);
     assert.equal((await r.xRange('memis:{d/c}:log', '-', `${oldTop}-0`)).length, 0, "the lost epoch's log is gone");
     // Items themselves may be evicted too (documented: they stay in copies until the next full resync), so the
@@ -407,7 +407,7 @@ describe('replicated collections under faults (issue 10)', function () {
         if (i === 100) pending.push(col.del('x'));
       }
       await Promise.all(pending);
-      assert.deepEqual(decodeHash(await r.hGetAll('memis:{order/c' + round + '}:i:x')).data, { i: 199 });
+      assert.deepEqual((await storedItem(r, 'memis:{order/c' + round + '}:i:x'))?.data, { i: 199 });
       await own.stop();
     }
   });

@@ -10,6 +10,7 @@ import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { ChangeInfo, MemisClient } from '../index';
 import type { WriteOperation } from '../lib/collections/codec';
+import { storedItem } from './helpers/stored';
 import { until } from './helpers/events';
 import { RedisServer } from './helpers/redis-server';
 
@@ -50,7 +51,7 @@ describe('collection writes: revisions', () => {
     const r2 = await pub.set('a', { n: 2 }, 60);
     assert.ok(r2 > r1, `${r2} > ${r1}`);
     // The revision stored in Redis is the one set resolved with.
-    assert.equal(await raw.hGet('memis:{rev/c}:i:a', 'm:rev'), String(r2));
+    assert.equal((await storedItem(raw, 'memis:{rev/c}:i:a'))?.rev, r2);
     await until(() => sub.get('a')?.n === 2, 'the second write');
     const e = sub.entry('a')!;
     assert.deepEqual(e.data, { n: 2 });
@@ -161,7 +162,7 @@ describe('collection writes: conditions and batches', function () {
     assert.equal(e1.code, 'E_CONFLICT');
     assert.equal(e1.revision, r2);
     // Nothing written: the item, the sequence number and the log are as they were.
-    assert.equal(await raw.hGet('memis:{cond/set}:i:a', 'v'), '{"n":2}');
+    assert.deepEqual((await storedItem(raw, 'memis:{cond/set}:i:a'))?.data, { n: 2 });
     assert.deepEqual(await raw.hmGet('memis:{cond/set}:meta', ['seq']), [seqBefore]);
     assert.equal(await raw.xLen('memis:{cond/set}:log'), 2);
     const e2 = await rejection(c.set('absent', { n: 1 }, { ifRevision: 5 }));
@@ -232,7 +233,7 @@ describe('collection writes: conditions and batches', function () {
       for (const p of procs) p.proc.send({ cmd: 'go' });
       const reports = await Promise.all(done);
       for (const r of reports) assert.equal(r.error, undefined, String(r.error));
-      const stored = JSON.parse((await raw.hGet('memis:{writes/counter}:i:counter', 'v'))!) as { n: number };
+      const stored = (await storedItem(raw, 'memis:{writes/counter}:i:counter'))!.data as { n: number };
       assert.equal(stored.n, PROCS * EACH);
       const conflicts = reports.reduce((sum, r) => sum + Number(r.conflicts), 0);
       assert.ok(conflicts > 0, 'the processes did contend (else the test proves nothing)');
@@ -282,8 +283,8 @@ describe('collection writes: conditions and batches', function () {
     await until(() => channelMessages.length === 1, 'the notification');
     assert.equal(channelMessages[0]!.split('\n').length, 4 + 3 * 4);
     // The stored items carry the batch's revision.
-    assert.equal(await raw.hGet('memis:{batch/one}:i:a', 'm:rev'), String(revisions[0]));
-    assert.equal(await raw.hGet('memis:{batch/one}:i:b', 'm:rev'), String(revisions[0]));
+    assert.equal((await storedItem(raw, 'memis:{batch/one}:i:a'))?.rev, revisions[0]);
+    assert.equal((await storedItem(raw, 'memis:{batch/one}:i:b'))?.rev, revisions[0]);
     assert.equal(await raw.exists('memis:{batch/one}:i:c'), 0);
     assert.deepEqual(await raw.sMembers('memis:{batch/one}:keys').then((m) => m.sort()), ['a', 'b']);
   });
@@ -295,7 +296,7 @@ describe('collection writes: conditions and batches', function () {
       await raw.hGetAll('memis:{batch/refused}:meta'),
       await raw.xLen('memis:{batch/refused}:log'),
       (await raw.keys('memis:{batch/refused}:*')).sort(),
-      await raw.hGet('memis:{batch/refused}:i:a', 'v'),
+      await raw.get('memis:{batch/refused}:i:a'),
     ];
     const before = await state();
     const e = await rejection(
@@ -529,11 +530,11 @@ describe('collection writes: conditions and batches', function () {
     /** Every item hash and the meta: what must not change when a batch is refused. */
     const state = async () => {
       const out: Record<string, unknown> = { meta: await raw.hGetAll('memis:{batch/prop}:meta') };
-      for (const k of KEYS) out[k] = await raw.hGetAll(`memis:{batch/prop}:i:${k}`);
+      for (const k of KEYS) out[k] = await raw.get(`memis:{batch/prop}:i:${k}`);
       return out;
     };
     const outcomes = { applied: 0, E_CONFLICT: 0, E_INVALID_INPUT: 0 };
-    const revisionOf = async (k: string) => Number((await raw.hGet(`memis:{batch/prop}:i:${k}`, 'm:rev')) ?? 0);
+    const revisionOf = async (k: string) => (await storedItem(raw, `memis:{batch/prop}:i:${k}`))?.rev ?? 0;
     const op = fc.record({
       del: fc.boolean(),
       key: fc.constantFrom(...KEYS),
@@ -566,12 +567,12 @@ describe('collection writes: conditions and batches', function () {
           assert.equal(revisions.length, ops.length);
           outcomes.applied++;
           for (const [i, o] of ops.entries()) {
-            const v = await raw.hGet(`memis:{batch/prop}:i:${o.key}`, 'v');
+            const stored = await storedItem(raw, `memis:{batch/prop}:i:${o.key}`);
             if (o.del) {
-              assert.equal(v, null);
+              assert.equal(stored, undefined);
               assert.equal(revisions[i], 0);
             } else {
-              assert.deepEqual(JSON.parse(v!), JSON.parse(JSON.stringify(o.data)));
+              assert.deepEqual(stored?.data, JSON.parse(JSON.stringify(o.data)));
               assert.equal(await revisionOf(o.key), revisions[i]);
             }
           }
@@ -645,7 +646,7 @@ describe('collection writes: a revision is never handed out twice (issue 16, ite
     const after = await items.set('k', { owner: 'B' });
     assert.ok(after > stale, `${after} > ${stale}`);
     await assertStale(items, stale, after);
-    assert.deepEqual(JSON.parse((await raw.hGet('memis:{aba/c}:i:k', 'v'))!), { owner: 'B' });
+    assert.deepEqual((await storedItem(raw, 'memis:{aba/c}:i:k'))?.data, { owner: 'B' });
     // The copy follows the new epoch with the same revision, and its stats agree.
     await until(() => sub.entry('k')?.data.owner === 'B', 'the copy');
     assert.equal(sub.entry('k')!.revision, after);

@@ -5,6 +5,7 @@ import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { MemisClient } from '../index';
 import type { FacadeCollection } from '../lib/facade';
+import { storedItem } from './helpers/stored';
 import { record, sleep, until } from './helpers/events';
 import { freePort, RedisServer } from './helpers/redis-server';
 
@@ -238,17 +239,21 @@ describe('replicated collections (memis facade)', () => {
     );
     assert.equal(Object.getPrototypeOf(got), Object.prototype);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
-    // A late joiner decodes the same from the hash.
+    // A late joiner decodes the same from what Redis stores.
     const late = client().database('types').collection('c');
     await late.subscribe();
     assert.deepEqual(late.get('k'), got);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
-    // The documented encoding: `v` = the item as one JSON object; `m:rev` its revision (the write's stamp), `m:seq` its sequence number.
-    const v = JSON.parse((await raw.hGet('memis:{types/c}:i:k', 'v'))!) as Record<string, unknown>;
+    // The documented encoding: one string, `{"s":<seq>,"r":<revision>,"d":<deadline>,"v":<the item>}`.
+    assert.equal(await raw.type('memis:{types/c}:i:k'), 'string');
+    const stored = JSON.parse((await raw.get('memis:{types/c}:i:k'))!) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(stored), ['s', 'r', 'd', 'v']);
+    assert.equal(stored.r, late.entry('k')!.revision);
+    assert.equal(stored.d, 0);
+    const v = stored.v as Record<string, unknown>;
     assert.equal(v.numstr, '12');
     assert.equal(v.n, 0);
     assert.deepEqual(v, JSON.parse(JSON.stringify(got)));
-    assert.deepEqual((await raw.hKeys('memis:{types/c}:i:k')).sort(), ['m:rev', 'm:seq', 'v']);
   });
 
   it('reads items stored in the first layout (`d:<field>` fields); their next write stores `v` only', async () => {
@@ -267,8 +272,51 @@ describe('replicated collections (memis facade)', () => {
     assert.deepEqual(late.get('old'), { n: 1, s: 'x', o: { p: [1] } });
     await pub.set('old', { n: 2 });
     await until(() => (late.get('old') as { n?: number } | undefined)?.n === 2, 'the new write');
-    assert.deepEqual((await raw.hKeys('memis:{layout/c}:i:old')).sort(), ['m:rev', 'm:seq', 'v']);
-    assert.equal(await raw.hGet('memis:{layout/c}:i:old', 'v'), '{"n":2}');
+    assert.equal(await raw.type('memis:{layout/c}:i:old'), 'string');
+    assert.deepEqual((await storedItem(raw, 'memis:{layout/c}:i:old'))?.data, { n: 2 });
+  });
+
+  it('reads items stored in the second layout (a hash with `v`, `m:seq`, `m:rev`, `m:dl`), by snapshot and by catch-up', async () => {
+    const pub = client().database('layout2').collection('c');
+    await pub.set('first', { a: 1 });
+    const sub = client().database('layout2').collection('c');
+    await sub.subscribe();
+    // Items as the second layout stored them, each with its log entry, published nothing: `sub` catches up on them.
+    const write = async (key: string, fields: Record<string, string>, ttlMs = 0) => {
+      const [seqText, t] = await raw.hmGet('memis:{layout2/c}:meta', ['seq', 't']);
+      const seq = Number(seqText) + 1;
+      const stamp = String(Number(t) + 1);
+      const deadline = ttlMs > 0 ? Date.now() + ttlMs : 0;
+      await raw.hSet(`memis:{layout2/c}:i:${key}`, {
+        'm:seq': String(seq),
+        'm:rev': stamp,
+        ...(deadline ? { 'm:dl': String(deadline) } : {}),
+        ...fields,
+      });
+      if (deadline) await raw.pExpireAt(`memis:{layout2/c}:i:${key}`, deadline);
+      await raw.sAdd('memis:{layout2/c}:keys', key);
+      await raw.xAdd('memis:{layout2/c}:log', `${seq}-0`, { t: stamp, o: 's', k: key, d: String(deadline) });
+      await raw.hSet('memis:{layout2/c}:meta', { seq: String(seq), t: stamp });
+      return Number(stamp);
+    };
+    const rev = await write('old', { v: '{"n":1}' });
+    await write('ttl', { v: '{"n":2}' }, 60_000);
+    await until(() => sub.get('ttl') !== undefined, 'the catch-up', 3000);
+    assert.deepEqual(sub.get('old'), { n: 1 });
+    assert.equal(sub.entry('old')!.revision, rev);
+    assert.equal(typeof sub.entry('ttl')!.expiresAt, 'number');
+    assert.equal((sub as FacadeCollection).replica!.resyncs, 0, 'caught up from the log, not by a full resync');
+    const late = client().database('layout2').collection('c');
+    await late.subscribe(); // the snapshot path
+    assert.deepEqual(late.get('old'), { n: 1 });
+    assert.equal(late.entry('old')!.revision, rev);
+    assert.equal(typeof late.entry('ttl')!.expiresAt, 'number');
+    // A conditional write sees the old item's revision, and stores the item as a string.
+    await assert.rejects(pub.set('old', { n: 9 }, { ifRevision: rev - 1 }), /E_CONFLICT|revision/);
+    const next = await pub.set('old', { n: 3 }, { ifRevision: rev });
+    assert.ok(next > rev);
+    assert.equal(await raw.type('memis:{layout2/c}:i:old'), 'string');
+    await until(() => late.get('old')?.n === 3 && sub.get('old')?.n === 3, 'the new write');
   });
 
   it('keeps many collections and databases apart, and names cannot escape their namespace', async () => {
@@ -371,8 +419,8 @@ describe('replicated collections (memis facade)', () => {
       await r.connect();
       const out: Record<string, unknown> = {};
       for (const m of await r.sMembers('memis:{crash/c}:keys')) {
-        const h = await r.hGet(`memis:{crash/c}:i:${m}`, 'v');
-        if (h !== null) out[m] = JSON.parse(h) as unknown;
+        const item = await storedItem(r, `memis:{crash/c}:i:${m}`);
+        if (item) out[m] = item.data;
       }
       r.destroy();
       return out;

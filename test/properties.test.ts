@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import Pack from '../index';
 import type { Connection, Manager, MemisClient } from '../index';
+import { storedItem } from './helpers/stored';
 import { connect } from './helpers/connect';
 import { server } from './helpers/redis-server';
 
@@ -174,8 +175,8 @@ describe('property-based: random inputs get declared outcomes', function () {
         async (k, data, ttl) => {
           const r = await settle(col.set(k as string, data as Record<string, unknown>, ttl as number));
           if (r.ok) {
-            const v = await connection.hGet(`memis:{props/c}:i:${encodeURIComponent(k as string)}`, 'v');
-            assert.deepEqual(JSON.parse(String(v)), JSON.parse(JSON.stringify(data)));
+            const stored = await storedItem(connection, `memis:{props/c}:i:${encodeURIComponent(k as string)}`);
+            assert.deepEqual(stored?.data, JSON.parse(JSON.stringify(data)));
           } else {
             assert.ok(
               r.err.message.length > 10 && !/undefined is not|Cannot read prop/.test(r.err.message),

@@ -8,7 +8,7 @@
  *
  * | key                   | type    | holds |
  * |-----------------------|---------|-------|
- * | `memis:{D/C}:i:<key>` | hash    | one item: `v` (the item as one JSON object), `m:seq` (its last write's sequence number), `m:rev` (its last write's stamp `t`: the item's revision), `m:dl` (its deadline, ms on Redis's clock; absent without TTL) |
+ * | `memis:{D/C}:i:<key>` | string  | one item, as JSON: `{"s":<seq>,"r":<rev>,"d":<deadline>,"v":<the item>}`: its last write's sequence number, its revision (that write's stamp `t`), its deadline (ms on Redis's clock, 0 without TTL; the key expires then), and the item itself as one JSON object |
  * | `memis:{D/C}:meta`    | hash    | `seq` (last sequence number), `epoch` (changes when the collection is re-created: a restart empty, a FLUSHALL, an evicted meta), `t` (the last write's stamp) |
  * | `memis:{D/C}:keys`    | set     | the URI-encoded keys of the items (may hold keys of expired items; loads prune them) |
  * | `memis:{D/C}:log`     | stream  | the last writes (about 10,000), id `<seq>-0`, fields `t` (stamp), then per change `o` (`s` set, `d` delete), `k` (key), `d` (deadline, 0 for none): no payloads; a batch is one entry |
@@ -19,10 +19,11 @@
  * chain with the log and the meta in its periodic check, so a forged notification or a Redis that went back to an
  * older state is noticed. The `{D/C}` hash tag keeps a collection in one cluster slot.
  *
- * In the first layout an item kept each field in its own hash field (`d:<field>` = the field's value as JSON). Such items
- * are still read (an item without `v` is decoded from its `d:` fields); the next write of the item replaces them
- * with `v`. One JSON value per item is what makes loading a snapshot cheap: one string and one `JSON.parse` per
- * item instead of one hash field and one parse per field.
+ * Items stored by earlier versions are hashes, and are still read: the second layout kept `v` (the item as JSON),
+ * `m:seq`, `m:rev` and `m:dl` (absent without TTL) as hash fields; the first kept each field of the item in its own
+ * hash field (`d:<field>` = the field's value as JSON) with `m:seq`. The next write of such an item stores it as a
+ * string. One string per item is what makes loading a snapshot cheap: a window of items is one MGET, which Redis
+ * answers without running a script per item, and one `JSON.parse` per item decodes it.
  */
 import { invalidInput } from '../errors';
 import { describeValue, isDictionary } from '../options';
@@ -171,6 +172,27 @@ export interface StoredItem {
   seq: number;
   rev: number;
   deadline: number;
+}
+
+/**
+ * An item as read from Redis: its string (the current layout), the flat field/value pairs of a hash (an item stored
+ * by an earlier version), or null when there is none.
+ */
+export type StoredValue = string | string[] | null;
+
+const ITEM_NUMBER = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/**
+ * Decode an item as stored (see StoredValue; not null). Throws on anything this pack did not write: a value that is
+ * not JSON, a JSON that is not the item layout, an item that is not a JSON object.
+ */
+export function decodeStored(stored: string | string[]): StoredItem {
+  if (typeof stored !== 'string') return decodeHash(stored);
+  const o = JSON.parse(stored) as { s?: unknown; r?: unknown; d?: unknown; v?: unknown } | null;
+  if (o === null || typeof o !== 'object' || !ITEM_NUMBER(o.s) || !ITEM_NUMBER(o.r) || !ITEM_NUMBER(o.d))
+    throw new Error('not an item of this pack');
+  if (!isDictionary(o.v)) throw new Error('the item is not a JSON object');
+  return { data: o.v, seq: o.s, rev: o.r === 0 ? o.s : o.r, deadline: o.d };
 }
 
 /**

@@ -26,7 +26,15 @@
  *   item whose deadline passed is never announced as `set`; when its deadline comes, the copy asks Redis whether
  *   a newer write exists before announcing `expire`.
  */
-import { decodeHash, decodeItemKey, parseLogEntry, parseNotification, sameJson, type Notification } from './codec';
+import {
+  decodeItemKey,
+  decodeStored,
+  parseLogEntry,
+  parseNotification,
+  sameJson,
+  type Notification,
+  type StoredValue,
+} from './codec';
 import { ExpiryHeap, timerDelay } from './expiry-heap';
 import type { ReplicaStore, SnapshotHead } from './store';
 
@@ -612,11 +620,11 @@ export class Replica {
       const now = this.#redisNow();
       // The page's changes (a batch among them) reach listeners once the copy holds all of them.
       this.#asOneStep(() => {
-        for (const [encoded, pairs] of r.items) {
+        for (const [encoded, stored] of r.items) {
           const key = decodeItemKey(encoded);
           if (key === undefined) continue;
           const held = this.#items.get(key);
-          if (pairs.length === 0) {
+          if (stored === null) {
             if (held) {
               const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
               this.#remove(key, expired ? 'expire' : 'delete', held);
@@ -625,7 +633,7 @@ export class Replica {
           }
           let item;
           try {
-            item = decodeHash(pairs);
+            item = decodeStored(stored);
           } catch {
             this.#stats.rejectedMessages++;
             continue; // not written by this pack; a resync would read it the same way
@@ -729,7 +737,7 @@ export class Replica {
     // Windows are requested SNAPSHOT_AHEAD ahead of the one being decoded, so Redis and the network work while we
     // parse (one window ahead left Redis's side idle for a third of a 100k load).
     const fetchWindow = (start: number) => this.store.readItems(members.slice(start, start + SNAPSHOT_WINDOW));
-    const ahead: Array<Promise<string[][]>> = [];
+    const ahead: Array<Promise<StoredValue[]>> = [];
     let requested = 0;
     const fill = () => {
       while (ahead.length < SNAPSHOT_AHEAD && requested < members.length) {
@@ -750,14 +758,14 @@ export class Replica {
       const now = this.#redisNow();
       for (let j = 0; j < replies.length; j++) {
         const member = members[start + j]!;
-        const pairs = replies[j]!;
-        if (pairs.length === 0) {
+        const stored = replies[j]!;
+        if (stored === null) {
           gone.push(member); // deleted or expired since the member list was read, or a stale member
           continue;
         }
         let item;
         try {
-          item = decodeHash(pairs);
+          item = decodeStored(stored);
         } catch {
           this.#stats.rejectedMessages++;
           continue;

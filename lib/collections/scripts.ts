@@ -59,8 +59,15 @@ end
 seq = seq + 1
 if t <= pt then t = pt + 1 end
 local function revisionOf(key)
+  local head = redis.pcall('GETRANGE', key, 0, 63)
+  if type(head) == 'string' then return tonumber(string.match(head, '^{"s":%d+,"r":(%d+)') or '0') or 0 end
+  -- Not a string: an item of an older layout (a hash), or a key of another type (HMGET refuses it).
   local r = redis.call('HMGET', key, 'm:rev', 'm:seq')
   return tonumber(r[1] or r[2] or '0') or 0
+end
+-- An item as stored: one string, the write's sequence number, stamp and deadline, then the item's JSON.
+local function itemValue(dl, payload)
+  return '{"s":' .. n2s(seq) .. ',"r":' .. n2s(t) .. ',"d":' .. n2s(dl) .. ',"v":' .. payload .. '}'
 end
 local function above(rev)
   if t <= rev then t = rev + 1 end
@@ -118,12 +125,7 @@ if ttl > 0 then dl = nowMs + ttl end
 redis.call('SADD', KEYS[4], ARGV[2])
 local err = addLog({'s', ARGV[2], dl})
 if err then return err end
-redis.call('DEL', KEYS[1])
-if dl > 0 then
-  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:rev', n2s(t), 'm:dl', n2s(dl), 'v', ARGV[6])
-else
-  redis.call('HSET', KEYS[1], 'm:seq', n2s(seq), 'm:rev', n2s(t), 'v', ARGV[6])
-end
+redis.call('SET', KEYS[1], itemValue(dl, ARGV[6]))
 if dl > 0 then redis.call('PEXPIREAT', KEYS[1], dl) end
 local published = publish(n2s(seq) .. '\\n' .. epoch .. '\\n' .. n2s(t) .. '\\n' .. n2s(pt) .. '\\ns\\n' .. ARGV[2] .. '\\n' .. n2s(dl) .. '\\n' .. ARGV[6])
 if type(published) == 'table' then return published end
@@ -209,13 +211,8 @@ local err = addLog(changes)
 if err then return err end
 for _, o in ipairs(ops) do
   if o.op == 's' then
-    redis.call('DEL', o.item)
-    if o.dl > 0 then
-      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'm:rev', n2s(t), 'm:dl', n2s(o.dl), 'v', o.payload)
-      redis.call('PEXPIREAT', o.item, o.dl)
-    else
-      redis.call('HSET', o.item, 'm:seq', n2s(seq), 'm:rev', n2s(t), 'v', o.payload)
-    end
+    redis.call('SET', o.item, itemValue(o.dl, o.payload))
+    if o.dl > 0 then redis.call('PEXPIREAT', o.item, o.dl) end
   elseif o.live then
     redis.call('DEL', o.item)
     redis.call('SREM', KEYS[4], o.key)
@@ -226,14 +223,52 @@ if type(published) == 'table' then return published end
 return {n2s(seq), unpack(revisions)}
 `;
 
+// An item whatever its layout: its string (this layout), HGETALL pairs (an older layout: a hash), or false (none).
+const READ_ITEM = `
+local function readItem(key)
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' and v.err then return redis.call('HGETALL', key) end
+  return v
+end
+`;
+
+/**
+ * Items that MGET did not return as strings (missing, or stored in an older layout), whatever their layout.
+ * KEYS: the item keys. Returns per key its string, HGETALL pairs, or nil (none).
+ */
+const READ_ANY = `${READ_ITEM}
+local out = {}
+for i = 1, #KEYS do out[i] = readItem(KEYS[i]) end
+return out
+`;
+
+/**
+ * The sequence number of each item (nil when gone), then Redis's clock (seconds, µs). KEYS: the item keys.
+ */
+const SEQS = `
+local out = {}
+for i = 1, #KEYS do
+  local head = redis.pcall('GETRANGE', KEYS[i], 0, 63)
+  if type(head) == 'string' then
+    out[i] = string.match(head, '^{"s":(%d+),') or false
+  else
+    out[i] = redis.call('HGET', KEYS[i], 'm:seq') or false
+  end
+end
+local clock = redis.call('TIME')
+out[#KEYS + 1] = clock[1]
+out[#KEYS + 2] = clock[2]
+return out
+`;
+
 /**
  * A catch-up, atomically: the meta, Redis's clock and, when the copy's position (`seq`, stamp) is still in this
  * epoch's log, the entries after it with the current contents of the items they name.
  * KEYS: meta, log. ARGV: epoch, seq, stamp, max entries, item key prefix.
  * Returns { status, seq, epoch, t, clock seconds, clock µs, entries, items } with status 'ok' (entries follow the
- * copy's position; items: key, HGETALL pairs…) or 'resync' (the log does not continue what the copy holds).
+ * copy's position; items: key, then the item as READ_ITEM reads it…) or 'resync' (the log does not continue what the copy holds).
  */
-const CATCH_UP = `
+const CATCH_UP = `${READ_ITEM}
 local meta = redis.call('HMGET', KEYS[1], 'seq', 'epoch', 't')
 local clock = redis.call('TIME')
 local head = {meta[1] or '0', meta[2] or '', meta[3] or '0', clock[1], clock[2]}
@@ -261,7 +296,7 @@ for _, e in ipairs(entries) do
     if f[i] == 'k' and not seen[f[i + 1]] then
       seen[f[i + 1]] = true
       items[#items + 1] = f[i + 1]
-      items[#items + 1] = redis.call('HGETALL', ARGV[5] .. f[i + 1])
+      items[#items + 1] = readItem(ARGV[5] .. f[i + 1])
     end
   end
 end
@@ -293,6 +328,8 @@ export const scripts = {
   write: script(WRITE),
   catchUp: script(CATCH_UP),
   prune: script(PRUNE),
+  readAny: script(READ_ANY),
+  seqs: script(SEQS),
 };
 
 /**

@@ -5,13 +5,12 @@
  * Every command goes through the connection's reply bound (`bounded`), like machine calls: a command connection
  * that stops answering is reset and the waiting command rejected, never left pending.
  */
-import { createHash } from 'node:crypto';
 import { MultiErrorReply } from 'redis';
 import { bounded } from '../connection';
 import type { RedisClient } from '../connection/client';
-import type { CollectionKeys } from './codec';
+import type { CollectionKeys, StoredValue } from './codec';
 import { timerDelay } from './expiry-heap';
-import { run, scripts, type Script } from './scripts';
+import { run, scripts } from './scripts';
 
 /** The head of a snapshot: the meta, the index members and Redis's clock, read together (MULTI). */
 export interface SnapshotHead {
@@ -32,8 +31,8 @@ export interface CatchUpReply {
   clock: number;
   /** Raw log entries after the copy's position (`[id, [field, value, …]]`). */
   entries: unknown[];
-  /** Encoded key → HGETALL pairs (empty: the item is gone) of every key the entries name. */
-  items: Map<string, string[]>;
+  /** Encoded key → the item as stored (null: gone) of every key the entries name. */
+  items: Map<string, StoredValue>;
 }
 
 /** The periodic check: the meta, Redis's clock, and the stamp of the log entry at the copy's position. */
@@ -60,8 +59,8 @@ export interface ReplicaStore {
   watch(onSubscriberReady: () => void, onCommandReady: () => void, onLost?: () => void): void;
   unwatch(): void;
   snapshotHead(): Promise<SnapshotHead>;
-  /** The field/value pairs of these (encoded) members' items, in order (empty: gone). */
-  readItems(members: string[]): Promise<string[][]>;
+  /** These (encoded) members' items as stored, in order (null: gone). */
+  readItems(members: string[]): Promise<StoredValue[]>;
   catchUp(epoch: string, seq: number, t: string, max: number): Promise<CatchUpReply>;
   check(seq: number): Promise<CheckReply>;
   /**
@@ -70,7 +69,7 @@ export interface ReplicaStore {
    * it gets a timer per replica.
    */
   every?(ms: number, tick: () => void): () => void;
-  /** The revision (`m:seq`) of each item, null when gone; and Redis's clock. */
+  /** The sequence number of each item's last write, null when gone; and Redis's clock. */
   revisions(encodedKeys: string[]): Promise<{ revisions: Array<number | null>; clock: number }>;
   /** Drop index members whose item is gone. */
   prune(members: string[]): Promise<void>;
@@ -149,31 +148,18 @@ async function flushChecks(command: RedisClient, schedule: ConnectionSchedule): 
 }
 
 /**
- * A snapshot window in one command: for each item key, its JSON (`v`), sequence number (`m:seq`), revision (`m:rev`) and deadline (`m:dl`),
- * flat, nil for a missing field. KEYS: the item keys (one collection: one slot).
+ * An item as read from Redis: its string (the current layout), the field/value pairs of a hash (an older layout;
+ * RESP2 gives an array, RESP3 may give an object or a Map), or null when there is none.
  */
-const READ_ITEMS_SOURCE = `
-local out = {}
-for i = 1, #KEYS do
-  local r = redis.call('HMGET', KEYS[i], 'v', 'm:seq', 'm:rev', 'm:dl')
-  local j = 4 * i
-  out[j - 3] = r[1]
-  out[j - 2] = r[2]
-  out[j - 1] = r[3]
-  out[j] = r[4]
-end
-return out
-`;
-const READ_ITEMS: Script = {
-  source: READ_ITEMS_SOURCE,
-  sha: createHash('sha1').update(READ_ITEMS_SOURCE).digest('hex'),
-};
-
-/** Flat field/value pairs of a hash reply (RESP2 gives an array; RESP3 may give an object). */
-function pairs(reply: unknown): string[] {
-  if (Array.isArray(reply)) return reply.map(String);
-  if (reply && typeof reply === 'object') return Object.entries(reply).flat().map(String);
-  return [];
+function storedValue(reply: unknown): StoredValue {
+  if (typeof reply === 'string') return reply;
+  if (Array.isArray(reply)) return reply.length === 0 ? null : reply.map(String);
+  if (reply instanceof Map) return reply.size === 0 ? null : [...reply].flat().map(String);
+  if (reply && typeof reply === 'object') {
+    const flat = Object.entries(reply).flat().map(String);
+    return flat.length === 0 ? null : flat;
+  }
+  return null;
 }
 
 /** The replica's store on a node-redis connection (commands) and a subscriber connection. */
@@ -255,43 +241,35 @@ export function redisStore(
     },
     async readItems(members) {
       if (members.length === 0) return [];
-      // One command for the window: the four fields an item of the current layout has, without their names.
+      // One MGET for the window (Redis answers it without running a script per item); the few keys it has no
+      // string for (gone, or an item of an older layout: a hash) are read again whatever their type.
       const itemKeys = new Array<string>(members.length);
       for (let i = 0; i < members.length; i++) itemKeys[i] = keys.itemPrefix + members[i]!;
-      const flat = (await bounded(command, run(command, READ_ITEMS, itemKeys, []))) as Array<string | null>;
-      const out: string[][] = new Array<string[]>(members.length);
-      let older: number[] | undefined;
-      for (let i = 0; i < members.length; i++) {
-        const v = flat[4 * i];
-        const seq = flat[4 * i + 1];
-        const rev = flat[4 * i + 2];
-        const dl = flat[4 * i + 3];
-        if (v == null) {
-          out[i] = [];
-          if (seq != null) (older ??= []).push(i); // an item of the first layout (`d:` fields): read it whole
-        } else {
-          const fields = ['v', v, 'm:seq', seq ?? '0'];
-          if (rev != null) fields.push('m:rev', rev);
-          if (dl != null) fields.push('m:dl', dl);
-          out[i] = fields;
-        }
+      const values = (await bounded(command, command.mGet(itemKeys))) as StoredValue[];
+      let missing: number[] | undefined;
+      for (let i = 0; i < values.length; i++) if (values[i] === null) (missing ??= []).push(i);
+      if (missing) {
+        const again = (await bounded(
+          command,
+          run(
+            command,
+            scripts.readAny,
+            missing.map((i) => itemKeys[i]!),
+            [],
+          ),
+        )) as unknown[];
+        for (let j = 0; j < missing.length; j++) values[missing[j]!] = storedValue(again[j]);
       }
-      if (older) {
-        const again = command.multi();
-        for (const i of older) again.hGetAll(keys.itemPrefix + members[i]!);
-        const whole = (await bounded(command, again.execAsPipeline())) as unknown[];
-        for (let j = 0; j < older.length; j++) out[older[j]!] = pairs(whole[j]);
-      }
-      return out;
+      return values;
     },
     async catchUp(epoch, seq, t, max) {
       const r = (await bounded(
         command,
         run(command, scripts.catchUp, [keys.meta, keys.log], [epoch, String(seq), t, String(max), keys.itemPrefix]),
       )) as [string, string, string, string, string, string, unknown[], unknown[]];
-      const items = new Map<string, string[]>();
+      const items = new Map<string, StoredValue>();
       const list = r[7] ?? [];
-      for (let i = 0; i + 1 < list.length; i += 2) items.set(String(list[i]), pairs(list[i + 1]));
+      for (let i = 0; i + 1 < list.length; i += 2) items.set(String(list[i]), storedValue(list[i + 1]));
       return {
         status: r[0] === 'ok' ? 'ok' : 'resync',
         seq: Number(r[1]) || 0,
@@ -342,14 +320,13 @@ export function redisStore(
       };
     },
     async revisions(encodedKeys) {
-      const pipeline = command.multi();
-      for (const k of encodedKeys) pipeline.hGet(keys.itemPrefix + k, 'm:seq');
-      pipeline.time();
-      const replies = (await bounded(command, pipeline.exec())) as unknown[];
-      const clock = replies.pop() as string[];
+      const itemKeys = encodedKeys.map((k) => keys.itemPrefix + k);
+      const replies = (await bounded(command, run(command, scripts.seqs, itemKeys, []))) as unknown[];
+      const micros = replies.pop();
+      const seconds = replies.pop();
       return {
         revisions: replies.map((r) => (r === null || r === undefined ? null : Number(r))),
-        clock: clockMs(clock[0], clock[1]),
+        clock: clockMs(seconds, micros),
       };
     },
     async prune(members) {

@@ -4,6 +4,7 @@
  * (in order, duplicated, dropped, forged…): the replica's sequencing logic, tested without a server.
  */
 import type { CatchUpReply, CheckReply, ReplicaStore, SnapshotHead } from '../../lib/collections/store';
+import type { StoredValue } from '../../lib/collections/codec';
 
 interface LogRow {
   seq: number;
@@ -128,13 +129,11 @@ export class FakeStore implements ReplicaStore {
   private now(): number {
     return Date.now() + this.clockOffset;
   }
-  private pairs(key: string): string[] {
+  /** The item as Redis stores it (see codec.ts): one JSON string; null when gone. */
+  private stored(key: string): StoredValue {
     const v = this.state.items.get(key);
-    if (!v || (v.dl && v.dl <= this.now())) return [];
-    const out = ['m:seq', String(v.seq)];
-    if (v.dl) out.push('m:dl', String(v.dl));
-    out.push('v', JSON.stringify(v.data));
-    return out;
+    if (!v || (v.dl && v.dl <= this.now())) return null;
+    return JSON.stringify({ s: v.seq, r: v.seq, d: v.dl, v: v.data });
   }
 
   async snapshotHead(): Promise<SnapshotHead> {
@@ -149,18 +148,18 @@ export class FakeStore implements ReplicaStore {
       clock: this.now(),
     };
   }
-  async readItems(members: string[]): Promise<string[][]> {
+  async readItems(members: string[]): Promise<StoredValue[]> {
     await Promise.resolve();
     this.call('readItems');
-    return members.map((m) => this.pairs(decodeURIComponent(m)));
+    return members.map((m) => this.stored(decodeURIComponent(m)));
   }
   async catchUp(epoch: string, seq: number, t: string, max: number): Promise<CatchUpReply> {
     await Promise.resolve();
     this.call('catchUp');
     const s = this.state;
     const reply = (status: 'ok' | 'resync', rows: LogRow[] = []): CatchUpReply => {
-      const items = new Map<string, string[]>();
-      for (const r of rows) items.set(encodeURIComponent(r.key), this.pairs(r.key));
+      const items = new Map<string, StoredValue>();
+      for (const r of rows) items.set(encodeURIComponent(r.key), this.stored(r.key));
       return {
         status,
         seq: s.seq,
