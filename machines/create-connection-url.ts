@@ -2,6 +2,13 @@ import { defaulted, defineMachine, exit, optional } from '../lib/define';
 import { invalidInput } from '../lib/errors';
 import { describeValue } from '../lib/options';
 
+/** A number, or a string of one; NaN for anything else (an object is never converted: it may throw doing so). */
+function wholeNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value.trim() !== '') return Number(value);
+  return NaN;
+}
+
 export default defineMachine('create-connection-url', {
   friendlyName: 'Create connection URL',
   description: 'Build a Redis connection URL from a host, port, credentials and database number.',
@@ -31,9 +38,11 @@ export default defineMachine('create-connection-url', {
     const host = inputs.host === undefined || inputs.host === null ? '127.0.0.1' : inputs.host;
     if (typeof host !== 'string' || host === '' || /[\s/@?#]/.test(host))
       throw invalidInput(`\`host\` must be a host name or IP address (got ${describeValue(host)}).`);
-    const port = Number(inputs.port ?? 6379);
+    const port = inputs.port === undefined || inputs.port === null ? 6379 : wholeNumber(inputs.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw invalidInput(`\`port\` must be a whole number from 1 to 65535 (got ${describeValue(inputs.port)}).`);
+    if (inputs.username !== undefined && inputs.username !== null && typeof inputs.username !== 'string')
+      throw invalidInput(`\`username\` must be a string (got ${describeValue(inputs.username)}).`);
     let auth = '';
     if (inputs.pass !== undefined && inputs.pass !== null && inputs.pass !== '') {
       if (typeof inputs.pass !== 'string') throw invalidInput('`pass` must be a string.');
@@ -43,7 +52,7 @@ export default defineMachine('create-connection-url', {
     }
     let path = '';
     if (inputs.db !== undefined && inputs.db !== null && inputs.db !== '') {
-      const db = Number(inputs.db);
+      const db = wholeNumber(inputs.db);
       if (!Number.isInteger(db) || db < 0)
         throw invalidInput(`\`db\` must be a whole number, 0 or more (got ${describeValue(inputs.db)}).`);
       path = `/${db}`;

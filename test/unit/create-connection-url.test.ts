@@ -30,4 +30,19 @@ describe('createConnectionUrl', () => {
       for (const face of faces) assert.equal((await outcome(face.call('createConnectionUrl', argins))).exit, 'error');
     });
   }
+  // Objects that cannot be turned into a number or string (found by the property test): a usage error naming the
+  // input, not "Cannot convert object to primitive value".
+  const hostile = [Object.create(null) as object, { toString: null }, [Object.create(null) as object]];
+  for (const name of ['port', 'db', 'username']) {
+    it(`gives a usage error naming \`${name}\` for objects that have no primitive value`, async () => {
+      for (const value of hostile) {
+        assert.throws(
+          () => Pack.createConnectionUrl({ [name]: value } as never).now(),
+          new RegExp(`\`${name}\` must be`),
+        );
+        for (const face of faces)
+          assert.equal((await outcome(face.call('createConnectionUrl', { [name]: value }))).exit, 'error');
+      }
+    });
+  }
 });
