@@ -984,14 +984,10 @@ const NOTES = `
   times by one event loop: latency figures include that queueing, for both paths alike.
 - Heap per item is measured after a forced GC (\`--expose-gc\`), with the copy's items, keys and expiry data.
 - Loading a copy does not block Redis: the sequence number, epoch and member list are read in one MULTI, then
-  the items in pipelined windows of 2,000 (HGETALL + PTTL), so Redis keeps answering other clients while our side
-  decodes; the next window is requested before the current one is decoded. A CPU profile of the 100k load
-  (\`node --cpu-prof\`): GC about a sixth, one JSON.parse per field and RESP decoding most of the rest. On this
-  shared 2-core VM the 100k load measured between 2.1 and 3.4 s across runs of the same code, so the 3 s target is
-  met in some runs and not in others. What would meet it with margin: keep each item's JSON also in one field
-  (e.g. \`m:json\`) so a load reads one string per item instead of 22 (at the cost of Redis memory), or decode
-  windows in a worker thread. (An earlier version read everything in one Lua script: 2.7–3.5 s, with Redis busy
-  for over a second.)
+  the items in windows of 2,000, one MGET each (an item is one JSON string), three windows in flight, so Redis
+  keeps answering other clients while our side decodes. Items stored as hashes by earlier versions (MGET has no
+  string for them) are read again by a small script, only those. Before this layout a window was a script running
+  HMGET per item: Redis spent ~4.5 µs per item on it (INFO commandstats), more than a whole MGET load.
 - Connections made by this pack turn off node-redis 6's per-command write timeout (an AbortSignal timer on every
   command, which bounds only the time to be written); the reply watch (\`meta.commandTimeout\`) bounds what
   matters. Ratios are to node-redis 6.3 **tuned** the same way (\`commandOptions: { timeout: 0 }\`); "× defaults"
