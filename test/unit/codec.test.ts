@@ -9,6 +9,7 @@ import { isWellFormed } from '../../lib/values';
 import {
   collectionKeys,
   decodeHash,
+  decodeStored,
   encodeItem,
   encodeItemKey,
   parseNotification,
@@ -110,6 +111,37 @@ describe('codec (no server)', () => {
           assert.equal(back.seq, seq);
         }),
       );
+    });
+    it('reads the string layout `{"s","r","d","v"}` as the write script builds it', () => {
+      fc.assert(
+        fc.property(item, fc.nat(), fc.nat(), fc.nat(), (data, seq, rev, deadline) => {
+          // The write script concatenates the numbers and the payload exactly like this.
+          const text = `{"s":${seq},"r":${rev},"d":${deadline},"v":${encodeItem(data, 'k')}}`;
+          assert.deepEqual(decodeStored(text), { data, seq, rev: rev === 0 ? seq : rev, deadline });
+        }),
+      );
+      // Stamps are ~1.8e15: exact as JSON numbers.
+      assert.equal(decodeStored('{"s":1,"r":1796199895243206,"d":0,"v":{}}').rev, 1796199895243206);
+      // Hashes (earlier layouts) go to decodeHash.
+      assert.deepEqual(decodeStored(['v', '{"a":1}', 'm:seq', '3']).data, { a: 1 });
+    });
+    it('refuses a string that is not this layout: not JSON, fields missing or not whole numbers, `v` not an object', () => {
+      for (const bad of [
+        'nope',
+        '',
+        'null',
+        '[1]',
+        '{"a":1}',
+        '{"s":1,"r":2,"v":{}}',
+        '{"s":-1,"r":2,"d":0,"v":{}}',
+        '{"s":1.5,"r":2,"d":0,"v":{}}',
+        '{"s":"1","r":2,"d":0,"v":{}}',
+        '{"s":1,"r":2,"d":0,"v":[1]}',
+        '{"s":1,"r":2,"d":0,"v":null}',
+        '{"s":1,"r":2,"d":0}',
+        '{"s":1e300,"r":2,"d":0,"v":{}}',
+      ])
+        assert.throws(() => decodeStored(bad), Error, bad);
     });
     it('`v` wins over leftover `d:` fields; a `v` that is not a JSON object is refused', () => {
       assert.deepEqual(decodeHash(['d:a', '1', 'v', '{"b":2}', 'm:seq', '3']).data, { b: 2 });
