@@ -3,6 +3,7 @@
  * Every mistake becomes a `CliError` whose one-line message says what to type instead.
  */
 import { connectionStringProblem } from '../lib/options';
+import { quoted } from './text';
 
 export const USAGE = `Usage: machinepack-redis-ts <command> [arguments] --url <redis url>
 
@@ -73,7 +74,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Invo
       } else if (BOOLEAN_FLAGS.has(name) && eq < 0) {
         flags.set(name, true);
       } else {
-        throw new CliError(`Unknown option ${JSON.stringify(name)}; see --help.`, 2);
+        throw new CliError(`Unknown option ${quoted(name)}; see --help.`, 2);
       }
       continue;
     }
@@ -121,11 +122,11 @@ function commandOf(name: string, rest: string[], flags: Map<string, string | tru
       const portText = flags.get('--port') as string | undefined;
       const port = portText === undefined ? DEFAULT_PORT : Number(portText);
       if (!/^\d+$/.test(portText ?? '0') || !Number.isInteger(port) || port < 0 || port > 65535)
-        throw new CliError(`--port must be a whole number from 0 to 65535 (got ${JSON.stringify(portText)}).`, 2);
+        throw new CliError(`--port must be a whole number from 0 to 65535 (got ${quoted(String(portText))}).`, 2);
       return { name, port, host: (flags.get('--host') as string | undefined) ?? '127.0.0.1' };
     }
     default:
-      throw new CliError(`Unknown command ${JSON.stringify(name)}; use list, get, watch or inspect (see --help).`, 2);
+      throw new CliError(`Unknown command ${quoted(name)}; use list, get, watch or inspect (see --help).`, 2);
   }
 }
 

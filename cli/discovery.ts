@@ -8,6 +8,7 @@ import Pack, { ErrorCodes, type Connection, type Manager } from '../index';
 import { collectionKeys } from '../lib/collections/codec';
 import { redact } from '../lib/secrets';
 import { CliError, displayUrl } from './args';
+import { escapeInvisible } from './text';
 
 const { createManager, getConnection, destroyManager } = Pack.promises;
 
@@ -58,12 +59,17 @@ export function connectFailure(err: unknown, where: string): string {
   }
 }
 
-/** An error's message on one line, secrets masked. */
+/**
+ * An error's message on one line, secrets masked, any other control or invisible character (it may quote a key or
+ * a reply from Redis) escaped as `\uXXXX`.
+ */
 export function oneLine(err: unknown): string {
   const message = err instanceof Error || (err && typeof err === 'object') ? (err as Error).message : String(err);
-  return redact(String(message ?? err))
-    .replace(/\s+/g, ' ')
-    .trim();
+  return escapeInvisible(
+    redact(String(message ?? err))
+      .replace(/\s+/g, ' ')
+      .trim(),
+  );
 }
 
 export interface CollectionInfo {

@@ -20,6 +20,7 @@ import {
 } from './discovery';
 import { revisionOf } from './features';
 import { startInspector } from './inspect';
+import { jsonText, nameText, quoted } from './text';
 
 const NAME = 'machinepack-redis-ts';
 
@@ -82,12 +83,12 @@ async function run(invocation: Invocation, session: Session, io: Io): Promise<nu
           const data = collection.get(command.key);
           if (data === undefined)
             throw new CliError(`No item ${quoted(command.key)} in ${where(command.database, command.collection)}.`);
-          io.out(JSON.stringify(data, null, 2));
+          io.out(jsonText(data, 2));
           return 0;
         }
         const all: Record<string, unknown> = {};
         for (const key of collection.keys().sort()) all[key] = collection.get(key);
-        io.out(JSON.stringify(all, null, 2));
+        io.out(jsonText(all, 2));
         return 0;
       });
     }
@@ -97,8 +98,8 @@ async function run(invocation: Invocation, session: Session, io: Io): Promise<nu
           const revision = revisionOf(collection, key, info);
           io.out(
             command.json
-              ? JSON.stringify({ event, key, data, revision })
-              : `${event} ${nameText(key)} ${JSON.stringify(data)}${revision === null ? '' : ` (revision ${revision})`}`,
+              ? jsonText({ event, key, data, revision })
+              : `${event} ${nameText(key)} ${jsonText(data)}${revision === null ? '' : ` (revision ${revision})`}`,
           );
         };
         collection.on('set', print('set')).on('expire', print('expire')).on('delete', print('delete'));
@@ -130,22 +131,6 @@ async function run(invocation: Invocation, session: Session, io: Io): Promise<nu
 /** `"d"/"c"` for messages. */
 function where(database: string, collection: string): string {
   return `${quoted(database)}/${quoted(collection)}`;
-}
-
-/**
- * A name or key as printed by `list` and `watch`: bare when it is plain (no whitespace, quote, backslash, control
- * or invisible character), else as a JSON string, so that no name can forge a line or reach the terminal as an
- * escape sequence.
- */
-export function nameText(text: string): string {
-  return text !== '' && /^[^\s"\\\p{C}]+$/u.test(text) ? text : quoted(text);
-}
-
-/** A JSON string whose every control, invisible or line-separating character is escaped (`\u009b`, `\u2028`). */
-export function quoted(text: string): string {
-  return JSON.stringify(text).replace(/[\p{C}\u2028\u2029]/gu, (c) =>
-    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
-  );
 }
 
 /**

@@ -6,6 +6,7 @@ import { createClient as createRedis } from 'redis';
 import Pack from '../index';
 import type { MemisClient } from '../index';
 import { parseArgs } from '../cli/args';
+import { oneLine } from '../cli/discovery';
 import { runCli, RunningCli, type CliResult } from './helpers/cli';
 import { until } from './helpers/events';
 import { freePort, PASSWORD, RedisServer, server } from './helpers/redis-server';
@@ -198,6 +199,65 @@ describe('command line: machinepack-redis-ts', function () {
         [revision, revision],
       );
       assert.equal(await cli.stop('SIGTERM'), 0);
+    });
+  });
+
+  describe('what comes from Redis reaches the terminal escaped', () => {
+    // Characters JSON.stringify leaves raw: DEL, C1 controls (U+009B is CSI to a terminal), line and paragraph
+    // separators, a right-to-left override (a format character); ESC is escaped by JSON already.
+    const raw = ['\u007f', '\u0085', '\u009b', '\u2028', '\u2029', '\u202e', '\u001b'];
+    const nasty = `a\u007fb\u0085c\u009b2Jd\u2028e\u2029f\u202eg\u001b[31mh`;
+    const data = { text: nasty, [nasty]: [nasty] };
+    const assertClean = (out: string) => {
+      for (const c of raw)
+        assert.ok(!out.includes(c), `U+${c.charCodeAt(0).toString(16)} printed raw: ${JSON.stringify(out)}`);
+    };
+    let revision = 0;
+    before(async () => {
+      revision = await client.database('terminal').collection('escapes').set(nasty, data);
+    });
+
+    it('get: every item and one item, still valid JSON', async () => {
+      const [all, one] = await Promise.all([
+        runCli(['get', 'terminal', 'escapes', '--url', srv.url]),
+        runCli(['get', 'terminal', 'escapes', nasty, '--url', srv.url]),
+      ]);
+      assert.equal(all.code, 0, all.stderr);
+      assert.equal(one.code, 0, one.stderr);
+      assertClean(all.stdout + all.stderr);
+      assertClean(one.stdout + one.stderr);
+      assert.deepEqual(JSON.parse(all.stdout), { [nasty]: data });
+      assert.deepEqual(JSON.parse(one.stdout), data);
+      assert.ok(one.stdout.includes('\\u009b2J'), one.stdout);
+    });
+
+    it('get: a missing key quoted in the failure line is escaped too', async () => {
+      const r = await runCli(['get', 'terminal', 'escapes', `${nasty}?`, '--url', srv.url]);
+      assertOneLineFailure(r, 1, /No item ".*\\u009b2J.*" in "terminal"\/"escapes"/);
+      assertClean(r.stderr);
+    });
+
+    for (const json of [false, true]) {
+      it(`watch${json ? ' --json' : ''}: the key and the data of each line, still valid JSON`, async () => {
+        const cli = start(['watch', 'terminal', 'escapes', '--url', srv.url, ...(json ? ['--json'] : [])]);
+        await cli.until((c) => /Watching/.test(c.stderr), 'it watches');
+        assert.equal(cli.lines.length, 1);
+        assertClean(cli.lines[0]!);
+        if (json) assert.deepEqual(JSON.parse(cli.lines[0]!), { event: 'set', key: nasty, data, revision });
+        else {
+          const m = /^set (".*") (\{.*\}) \(revision (\d+)\)$/.exec(cli.lines[0]!);
+          assert.ok(m, cli.lines[0]);
+          assert.equal(JSON.parse(m[1]!), nasty);
+          assert.deepEqual(JSON.parse(m[2]!), data);
+        }
+        assert.equal(await cli.stop('SIGINT'), 0);
+      });
+    }
+
+    it('failure lines (error messages, which may quote Redis) are escaped', () => {
+      const line = oneLine(new Error(`ERR no such key ${nasty}`));
+      assertClean(line);
+      assert.ok(line.includes('\\u009b2J'), line);
     });
   });
 
