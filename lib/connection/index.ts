@@ -18,8 +18,10 @@ export {
   connectionKind,
   connectionProblem,
   liveConnection,
+  liveState,
   managerOf,
   releaseConnection,
   sendPlain,
+  type ConnectionState,
 } from './registry';
 export { NoReplyError } from './reply-watch';

@@ -76,6 +76,15 @@ export function connectionProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * What the hot machines (cacheValue, getCachedValue) look up once per call: the state of a live connection (its
+ * client, kind and reply watch), or undefined when `value` is not one of ours or was released.
+ */
+export function liveState(value: unknown): ConnectionState | undefined {
+  const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;
+  return state && !state.released ? state : undefined;
+}
+
 /** The live connection, or undefined when `value` is not one of ours or was released. */
 export function liveConnection(value: unknown): RedisClient | undefined {
   const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;

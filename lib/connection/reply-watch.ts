@@ -60,6 +60,29 @@ export class ReplyWatch {
   }
 
   /**
+   * Whether commands are counted by `begin()` / `end()` (a single server), rather than each wrapped by `track` to
+   * be rejected one by one (Cluster, Sentinel).
+   */
+  get counts(): boolean {
+    return this.#waiting === undefined;
+  }
+
+  /**
+   * A command was sent (only when `counts`): the caller's own reaction to its reply or failure calls `end()` once.
+   * What the hot machines use: no wrapper and no closure of ours per command, just the count.
+   */
+  begin(): void {
+    this.#pending++;
+    if (!this.#timer) this.#start();
+  }
+
+  /** The command counted by `begin()` settled. */
+  end(): void {
+    this.#pending--;
+    this.#progress++;
+  }
+
+  /**
    * `p.then(onValue, onError)` under the bound. On a single server this is the only reaction added to `p` (the
    * count is kept inside it), where `track(p)` followed by `await` costs a second promise per command.
    */
