@@ -95,6 +95,83 @@ describe('runner-face traps', () => {
   });
 });
 
+describe("the runner's argin checks (calls that pass them skip them: same outcomes either way)", () => {
+  let manager: Manager;
+  let connection: Connection;
+  before(async () => {
+    ({ manager, connection } = await connect((await server('plain')).url));
+  });
+  after(() => Pack.promises.destroyManager({ manager }));
+
+  it("an undeclared argin is still dropped with the runner's warning; declared ones arrive", async () => {
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (...a: unknown[]) => void warnings.push(a.join(' '));
+    try {
+      await (loose.cacheValue!({
+        connection,
+        key: 'argins:extra',
+        value: 3,
+        notAnInput: 1,
+      }) as unknown as Promise<void>);
+      await Pack.cacheValue({ connection, key: 'argins:plain', value: 4 });
+    } finally {
+      console.warn = warn;
+    }
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /trimmed extraneous values[\s\S]*cacheValue\(\)[\s\S]*notAnInput/);
+    assert.deepEqual(await Pack.getCachedValue({ connection, key: 'argins:extra' }), { value: 3 });
+    assert.deepEqual(await Pack.getCachedValue({ connection, key: 'argins:plain' }), { value: 4 });
+  });
+
+  it("'', null and a missing required input are the runner's UsageError, listing each problem", async () => {
+    for (const [argins, problem] of [
+      [{ connection, key: '' }, /Invalid "key": {2}Cannot use '' \(empty string\) for a required input\./],
+      [{ connection, key: null }, /Invalid "key": {2}Cannot use `null` for this required input\./],
+      [{ connection }, /"key" is required, but it was not defined\./],
+      [{ key: 'k', connection: undefined }, /"connection" is required, but it was not defined\./],
+    ] as const) {
+      await assert.rejects(
+        loose.getCachedValue!(argins) as unknown as Promise<unknown>,
+        (err: Coded & { problems?: string[] }) =>
+          err.name === 'UsageError' &&
+          err.code === 'E_INVALID_ARGINS' &&
+          err.problems!.length === 1 &&
+          problem.test(err.problems![0]!),
+      );
+    }
+  });
+
+  it("the caller's argins are left as they were (no default added, no undefined key removed)", async () => {
+    const argins = { port: 6391, db: undefined };
+    assert.equal(Pack.createConnectionUrl(argins).now(), 'redis://127.0.0.1:6391');
+    assert.deepEqual(Object.keys(argins), ['port', 'db']);
+    const cache = { connection, key: 'argins:same', value: { a: 1 }, ttl: undefined };
+    await Pack.cacheValue(cache);
+    assert.deepEqual(Object.keys(cache), ['connection', 'key', 'value', 'ttl']);
+    assert.deepEqual(await Pack.getCachedValue({ connection, key: 'argins:same' }), { value: { a: 1 } });
+  });
+
+  it("defaults set with Pack.configure() apply, ahead of the inputs' own defaults (in a child process)", async () => {
+    const script = [
+      "const Pack = require('./index.ts');",
+      'console.log(Pack.createConnectionUrl({}).now());',
+      'Pack.configure({ port: 7001, host: undefined });',
+      'console.log(Pack.createConnectionUrl({}).now());',
+      "console.log(Pack.createConnectionUrl({ host: 'h' }).now());",
+    ].join('\n');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', '-e', script],
+        { cwd: ROOT, timeout: 60000, env: { ...process.env, NODE_ENV: 'production' } },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      ),
+    );
+    assert.deepEqual(out.trim().split('\n'), ['redis://127.0.0.1:6379', 'redis://127.0.0.1:7001', 'redis://h:7001']);
+  });
+});
+
 describe('a forgotten connection keeps the process alive', () => {
   /** Run `script` in a child; once it prints "ready", interrupt it as a user would (Ctrl-C). */
   function interrupt(
