@@ -3,6 +3,8 @@
  * answers the coordinator's requests over IPC. Either `n` facade clients following one collection, or `n` raw
  * node-redis clients (the floors: one MGET of JSON strings per item, raw pub/sub).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
 import Pack from '../index';
@@ -16,7 +18,9 @@ type Request =
   | { id: number; cmd: 'waitRevision'; revision: number }
   | { id: number; cmd: 'waitMessages'; count: number }
   | { id: number; cmd: 'counters' }
-  | { id: number; cmd: 'close' };
+  | { id: number; cmd: 'close' }
+  | { id: number; cmd: 'profileStart' }
+  | { id: number; cmd: 'profileStop'; file: string };
 
 const makeRaw = (url: string) => createClient({ url, commandOptions: { timeout: 0 } });
 type RawClient = ReturnType<typeof makeRaw>;
@@ -34,6 +38,8 @@ function copyStats(col: Collection): CopyStats | undefined {
 const now = () => performance.timeOrigin + performance.now();
 let facade: Array<{ client: MemisClient; col: Collection; errors: number; restored: number; messages: number }> = [];
 let raw: Array<{ client: RawClient; sub?: RawClient; messages: number }> = [];
+
+let session: Session | undefined;
 
 function reply(id: number, body: Record<string, unknown>): void {
   process.send?.({ id, ...body });
@@ -136,6 +142,21 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
         cpu: process.cpuUsage(),
         heap: process.memoryUsage().heapUsed,
       };
+    }
+    case 'profileStart': {
+      session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+      return {};
+    }
+    case 'profileStop': {
+      if (!session) return {};
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(req.file, JSON.stringify(profile));
+      session.disconnect();
+      session = undefined;
+      return {};
     }
     case 'close': {
       await Promise.all(facade.map((f) => f.client.quit().catch(() => undefined)));

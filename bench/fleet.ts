@@ -5,6 +5,11 @@
  *
  * Each figure is measured on one machine that also runs Redis and the writer: compare the ratios to the floors
  * measured in the same run (raw node-redis clients doing the least work that gives the same result).
+ *
+ * Only the fan-out part: `--fanout` (N = 10, 100 and 500; with `--quick` 10 and 50), or `--fanout=100,500`;
+ * `--updates=2000` sets the updates per measurement, `--repeat=3` measures each N that many times, alternating
+ * raw and collections (each ratio is within one pair). With `FLEET_PROFILE=<dir>` each subscriber process writes a
+ * CPU profile of the collections' fan-out (`<dir>/fanout-<n>-<process>.cpuprofile`; see bench/top.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -271,6 +276,15 @@ export interface FanoutResult {
   n: number;
   rawRate: number;
   collectionRate: number;
+  /** CPU (µs) the subscriber processes used per delivery (one update to one client), raw and collections. */
+  rawCpu: number;
+  collectionCpu: number;
+  /** Catch-ups the copies ran meanwhile (a copy that fell behind on two periodic checks in a row runs one). */
+  catchUps: number;
+}
+/** CPU (µs) the workers used between two readings, per delivery. */
+function cpuPerDelivery(a: Counters, b: Counters, deliveries: number): number {
+  return (b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system) / deliveries;
 }
 /** Sustained fan-out to `n` subscriber clients: updates per second until every subscriber has every one. */
 export async function fleetFanout(url: string, n: number, updates: number): Promise<FanoutResult> {
@@ -280,6 +294,7 @@ export async function fleetFanout(url: string, n: number, updates: number): Prom
   await Promise.all(rawWorkers.map((w) => w.ask('rawSubscribe', { channel: 'fleet:raw' })));
   const pub = createClient({ url, commandOptions: { timeout: 0 } });
   await pub.connect();
+  const rawCpu0 = await counters(rawWorkers);
   const rawStart = now();
   let next = 0;
   await Promise.all(
@@ -296,6 +311,7 @@ export async function fleetFanout(url: string, n: number, updates: number): Prom
     ),
   );
   const rawRate = updates / ((rawDone - rawStart) / 1000);
+  const rawCpu = cpuPerDelivery(rawCpu0, await counters(rawWorkers), updates * n);
   await close(rawWorkers);
   pub.destroy();
 
@@ -303,6 +319,9 @@ export async function fleetFanout(url: string, n: number, updates: number): Prom
   await Promise.all(workers.map((w) => w.ask('subscribe')));
   const writer = Pack.createClient(url);
   const col = writer.database(DATABASE).collection(COLLECTION);
+  const profileDir = process.env.FLEET_PROFILE;
+  if (profileDir) await Promise.all(workers.map((w) => w.ask('profileStart')));
+  const colCpu0 = await counters(workers);
   const colStart = now();
   next = 0;
   let last = 0;
@@ -318,9 +337,16 @@ export async function fleetFanout(url: string, n: number, updates: number): Prom
   // several writes of one item as one change: counting events would undercount).
   const colDone = await waitRevision(workers, last);
   const collectionRate = updates / ((colDone - colStart) / 1000);
+  const colCpu1 = await counters(workers);
+  const collectionCpu = cpuPerDelivery(colCpu0, colCpu1, updates * n);
+  const catchUps = colCpu1.catchUps - colCpu0.catchUps;
+  if (profileDir)
+    await Promise.all(
+      workers.map((w, i) => w.ask('profileStop', { file: path.join(profileDir, `fanout-${n}-${i}.cpuprofile`) })),
+    );
   await writer.quit();
   await close(workers);
-  return { n, rawRate, collectionRate };
+  return { n, rawRate, collectionRate, rawCpu, collectionCpu, catchUps };
 }
 
 export interface IdleResult {
@@ -393,7 +419,40 @@ export async function fleetBench(quick: boolean, log: (s: string) => void): Prom
   }
 }
 
-if (require.main === module) {
+/** `--fanout[=10,100]`: only the fan-out measurements (see the module comment), on a private server. */
+async function fanoutOnly(sizes: number[], updates: number, repeat: number): Promise<FanoutResult[]> {
+  const server = await RedisServer.start({ args: ['--maxclients', '10000'] });
+  try {
+    await fill(server.url);
+    const results: FanoutResult[] = [];
+    for (const n of sizes)
+      for (let r = 0; r < repeat; r++) {
+        const f = await fleetFanout(server.url, n, updates);
+        console.log(
+          `  fan-out N=${n}: collections ${Math.round(f.collectionRate)}/s, raw PUBLISH ${Math.round(f.rawRate)}/s (${(f.collectionRate / f.rawRate).toFixed(2)}×); subscriber CPU per delivery ${f.collectionCpu.toFixed(1)} µs, raw ${f.rawCpu.toFixed(1)} µs; ${f.catchUps} catch-ups`,
+        );
+        results.push(f);
+      }
+    return results;
+  } finally {
+    await server.stop();
+  }
+}
+
+const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+const flagValue = (name: string) => flag(name)?.split('=')[1];
+
+if (require.main === module && flag('fanout')) {
+  const quick = process.argv.includes('--quick');
+  const sizes = (flagValue('fanout') ?? (quick ? '10,50' : '10,100,500')).split(',').map(Number);
+  fanoutOnly(sizes, Number(flagValue('updates') ?? (quick ? 500 : 2000)), Number(flagValue('repeat') ?? 1)).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+} else if (require.main === module) {
   fleetBench(process.argv.includes('--quick'), (s) => console.log(s)).then(
     (r) => {
       console.log(JSON.stringify(r, null, 2));
