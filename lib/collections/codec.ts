@@ -282,7 +282,7 @@ function isDecimal(s: string, start: number, end: number, max: number, zero: boo
   return true;
 }
 
-/** Whether `s[start, end)` is an epoch: 1 to 40 ASCII letters and digits (EPOCH). */
+/** Whether `s[start, end)` is an epoch: 1 to 40 ASCII letters and digits (`[0-9A-Za-z]{1,40}`). */
 function isEpoch(s: string, start: number, end: number): boolean {
   const length = end - start;
   if (length < 1 || length > 40) return false;
