@@ -8,7 +8,7 @@
 import { debuglog } from 'node:util';
 import type { Manager, UnexpectedFailure } from './connection';
 import type { Replica } from './collections/replica';
-import { assertPlainObject, ifRevisionArg, ttlMs, type WriteOperation } from './collections/codec';
+import { assertPlainObject, ifRevisionArg, keyName, ttlMs, type WriteOperation } from './collections/codec';
 import { resolveClientArgs } from './client-args';
 import { Emitter } from './emitter';
 import { coded, ErrorCodes, invalidInput, type ErrorCode } from './errors';
@@ -113,7 +113,7 @@ function conflictError(err: unknown, what: string, key?: string): ConflictError 
   const k = e.raw?.key ?? key ?? '';
   return coded(
     ErrorCodes.CONFLICT,
-    `Could not ${what}: the item "${k}" ${revision === 0 ? 'does not exist' : `is at revision ${revision}`}, not the revision ifRevision asked for; nothing was written.`,
+    `Could not ${what}: the item ${keyName(k)} ${revision === 0 ? 'does not exist' : `is at revision ${revision}`}, not the revision ifRevision asked for; nothing was written.`,
     { key: k, revision },
   ) as ConflictError;
 }
@@ -134,11 +134,13 @@ function writeOptions(
     return { ttl: options };
   }
   if (!isDictionary(options))
-    throw invalidInput(`Item "${key}": the options of ${what} must be an object (got ${describeValue(options)}).`);
+    throw invalidInput(
+      `Item ${keyName(key)}: the options of ${what} must be an object (got ${describeValue(options)}).`,
+    );
   for (const name of Object.keys(options))
     if (!names.includes(name))
       throw invalidInput(
-        `Item "${key}": unknown option \`${name}\` for ${what} (it takes ${names.map((n) => `\`${n}\``).join(', ')}).`,
+        `Item ${keyName(key)}: unknown option \`${name}\` for ${what} (it takes ${names.map((n) => `\`${n}\``).join(', ')}).`,
       );
   // Read once (a getter may throw, or answer differently the second time).
   const read: { ttl?: number; ifRevision?: number } = {};
@@ -148,7 +150,7 @@ function writeOptions(
       value = options[name];
     } catch (err) {
       throw invalidInput(
-        `Item "${key}": reading the option \`${name}\` of ${what} threw (${String((err as Error)?.message ?? err)}).`,
+        `Item ${keyName(key)}: reading the option \`${name}\` of ${what} threw (${String((err as Error)?.message ?? err)}).`,
       );
     }
     if (value !== undefined) read[name as 'ttl' | 'ifRevision'] = value as number;
@@ -738,7 +740,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     // Checked before connecting too, so refused data fails the same way whether or not Redis is reachable.
     assertPlainObject(data, key);
     const { ttl, ifRevision } = writeOptions(ttlOrOptions, key, ['ttl', 'ifRevision'], 'set');
-    const what = `set "${key}" in ${this.database}/${this.name}`;
+    const what = `set ${keyName(key)} in ${this.database}/${this.name}`;
     return this.#write(what, key, async (connection) => {
       const { revision } = await setItem({
         connection,
@@ -780,7 +782,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   }
 
   async #del(key: string, options?: DelOptions): Promise<boolean> {
-    const what = `delete "${key}" in ${this.database}/${this.name}`;
+    const what = `delete ${keyName(key)} in ${this.database}/${this.name}`;
     const { ifRevision } = writeOptions(options, key, ['ifRevision'], 'del');
     return this.#write(
       what,

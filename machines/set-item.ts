@@ -1,5 +1,12 @@
 import { badConnectionReport, bounded, connectionKind, connectionProblem, liveConnection } from '../lib/connection';
-import { collectionKeys, encodeItem, encodeItemKey, ifRevisionArg, ttlMs } from '../lib/collections/codec';
+import {
+  assertWriteSize,
+  collectionKeys,
+  encodeItem,
+  encodeItemKey,
+  ifRevisionArg,
+  ttlMs,
+} from '../lib/collections/codec';
 import { writeFailure } from '../lib/collections/errors';
 import { LOG_LENGTH, publishCommand, run, scripts } from '../lib/collections/scripts';
 import { defineMachine, exit, optional, required } from '../lib/define';
@@ -29,7 +36,8 @@ export default defineMachine('set-item', {
       description:
         'The item: a plain object whose field values are JSON (strings, numbers, booleans, null, arrays, objects).',
       extendedDescription:
-        'Strings, numbers, arrays, null, Dates and class instances are refused, and nothing is written.',
+        'Strings, numbers, arrays, null, Dates and class instances are refused, and nothing is written; so is a ' +
+        'write over 4 MiB of key (URI-encoded) and JSON together (its notification must fit Redis pub/sub buffers).',
       example: { genre: 'Alternative' },
     }),
     ttl: optional<number>({
@@ -74,6 +82,7 @@ export default defineMachine('set-item', {
     const keys = collectionKeys(inputs.database, inputs.collection);
     const encodedKey = encodeItemKey(inputs.key);
     const payload = encodeItem(inputs.data, inputs.key);
+    assertWriteSize(encodedKey, payload, inputs.key);
     const ms = ttlMs(inputs.ttl, inputs.key);
     const condition = ifRevisionArg(inputs.ifRevision, inputs.key);
     try {

@@ -382,6 +382,57 @@ describe('collection writes: conditions and batches', function () {
     assert.equal(await stats(), disconnectionsBefore, 'no subscriber was disconnected');
   });
 
+  it("a single set or delete has the batch's cap: at most 4 MiB of key and JSON, huge keys included, named short", async () => {
+    const c = client().database('batch').collection<{ big?: string; n?: number }>('huge-keys');
+    const listener = client().database('batch').collection<{ big?: string; n?: number }>('huge-keys');
+    await listener.subscribe();
+    const MiB = 1024 * 1024;
+    const hugeKey = 'k'.repeat(5 * MiB);
+    const halfKey = 'h'.repeat(3 * MiB);
+    const { manager } = await Pack.promises.createManager({ connectionString: srv.url });
+    const { connection } = await Pack.promises.getConnection({ manager });
+    const where = { connection, database: 'batch', collection: 'huge-keys' };
+    try {
+      const cases: Array<[string, () => Promise<unknown>]> = [
+        ['set, 5 MiB key', () => c.set(hugeKey, { n: 1 })],
+        ['set, 3 MiB key + 3 MiB item', () => c.set(halfKey, { big: 'x'.repeat(3 * MiB) })],
+        ['del, 5 MiB key', () => c.del(hugeKey)],
+        ['batch, 5 MiB key', () => c.batch().set(hugeKey, { n: 1 }).exec()],
+        ['setItem, 5 MiB key', () => Pack.promises.setItem({ ...where, key: hugeKey, data: { n: 1 } })],
+        [
+          'setItem, 3 MiB key + 3 MiB item',
+          () => Pack.promises.setItem({ ...where, key: halfKey, data: { big: 'x'.repeat(3 * MiB) } }),
+        ],
+        ['deleteItem, 5 MiB key', () => Pack.promises.deleteItem({ ...where, key: hugeKey })],
+      ];
+      for (const [name, write] of cases) {
+        const e = await rejection(write());
+        const code = e.code === 'E_INVALID_INPUT' ? e.code : ((e as { raw?: { code?: string } }).raw?.code ?? e.code);
+        assert.equal(code, 'E_INVALID_INPUT', `${name}: ${e.message.slice(0, 300)}`);
+        assert.match(e.message, /4194304 bytes/, `${name}: the limit is named: ${e.message.slice(0, 300)}`);
+        assert.match(e.message, /"(kkkk|hhhh)[kh]*…" \(\d+ characters\)/, `${name}: the key is named, shortened`);
+        assert.ok(e.message.length < 1000, `${name}: the message is ${e.message.length} characters`);
+      }
+      // Bytes, not UTF-16 units: 1,000 items of 4,000 'é' are about 8 MB of UTF-8 (4 MB of units).
+      const accents = 'é'.repeat(4000);
+      const e = await rejection(
+        Array.from({ length: 1000 }, (_, i) => i)
+          .reduce((b, i) => b.set(`e${i}`, { big: accents }), c.batch())
+          .exec(),
+      );
+      assert.equal(e.code, 'E_INVALID_INPUT', e.message);
+      assert.match(e.message, /batch is over 4194304 bytes/);
+      assert.equal(await raw.exists('memis:{batch/huge-keys}:meta'), 0, 'nothing written');
+      // Just under the cap: a 2 MiB key with a 1 MiB item is written and reaches the subscriber.
+      const bigKey = 'b'.repeat(2 * MiB);
+      await c.set(bigKey, { big: 'y'.repeat(MiB) });
+      await until(() => listener.get(bigKey) !== undefined, 'the subscriber to get it');
+      assert.equal(await c.del(bigKey), true);
+    } finally {
+      await Pack.promises.destroyManager({ manager });
+    }
+  });
+
   it('refuses holes and throwing getters in operations, options and items with E_INVALID_INPUT naming the key', async () => {
     const c = client().database('batch').collection<{ n: number }>('hostile');
     const throwing = (name: string) =>

@@ -65,13 +65,43 @@ export function collectionKeys(database: unknown, collection: unknown): Collecti
   };
 }
 
-/** An item key as stored (URI-encoded). */
+/**
+ * An item key as stored (URI-encoded). A key whose stored form alone is over `MAX_PAYLOAD_BYTES` is refused: a
+ * write publishes its key (a set, its key and JSON together: see `assertWriteSize`).
+ */
 export function encodeItemKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0)
     throw invalidInput(`An item key must be a non-empty string (got ${describeValue(key)}).`);
   if (!isWellFormed(key))
-    throw invalidInput(`The item key ${JSON.stringify(key)} is not well-formed Unicode (it has a lone surrogate).`);
-  return encodeURIComponent(key);
+    throw invalidInput(`The item key ${keyName(key)} is not well-formed Unicode (it has a lone surrogate).`);
+  const encoded = encodeURIComponent(key);
+  if (encoded.length > MAX_PAYLOAD_BYTES)
+    throw invalidInput(
+      `Item ${keyName(key)}: its key is ${encoded.length} bytes as stored (URI-encoded); a write takes at most ${MAX_PAYLOAD_BYTES} bytes (4 MiB) of key and JSON, because its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
+    );
+  return encoded;
+}
+
+/**
+ * A single write's cap, the one a batch has: its key (as stored) and its item's JSON together at most
+ * `MAX_PAYLOAD_BYTES`, since its notification carries both. `payload` is `encodeItem`'s result (itself capped).
+ */
+export function assertWriteSize(encodedKey: string, payload: string, key: string): void {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: the exact count is needed only near the cap.
+  if (encodedKey.length + payload.length * 3 <= MAX_PAYLOAD_BYTES) return;
+  const bytes = encodedKey.length + Buffer.byteLength(payload);
+  if (bytes > MAX_PAYLOAD_BYTES)
+    throw invalidInput(
+      `Item ${keyName(key)}: its key (${encodedKey.length} bytes as stored) and JSON (${bytes - encodedKey.length} bytes) are ${bytes} bytes; a write takes at most ${MAX_PAYLOAD_BYTES} bytes (4 MiB) of key and JSON, because its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
+    );
+}
+
+/** An item key as messages name it: quoted, and cut short (with its length) when it is long. */
+export function keyName(key: unknown): string {
+  if (typeof key !== 'string' || key.length <= 100) return `"${key as string}"`;
+  let head = key.slice(0, 60);
+  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1); // never half a surrogate pair
+  return `"${head}…" (${key.length} characters)`;
 }
 
 /** The item key of a stored (URI-encoded) one; undefined when it does not decode. */
@@ -88,7 +118,7 @@ export function decodeItemKey(encoded: string): string | undefined {
 export function assertPlainObject(data: unknown, key: string): asserts data is Record<string, unknown> {
   if (!isDictionary(data)) {
     throw invalidInput(
-      `Item "${key}": only plain objects can be set (got ${describeValue(data)}); wrap other values in an object, e.g. { value: … }.`,
+      `Item ${keyName(key)}: only plain objects can be set (got ${describeValue(data)}); wrap other values in an object, e.g. { value: … }.`,
     );
   }
 }
@@ -102,13 +132,13 @@ export function encodeItem(data: unknown, key: string): string {
   let payload = '{';
   for (const name of Object.keys(data)) {
     if (!isWellFormed(name))
-      throw invalidInput(`Item "${key}": the field name ${JSON.stringify(name)} is not well-formed Unicode.`);
+      throw invalidInput(`Item ${keyName(key)}: the field name ${JSON.stringify(name)} is not well-formed Unicode.`);
     let value: unknown;
     try {
       value = data[name];
     } catch (err) {
       throw invalidInput(
-        `Item "${key}", field "${name}": reading it threw (${thrownMessage(err)}), so it cannot be stored.`,
+        `Item ${keyName(key)}, field "${name}": reading it threw (${thrownMessage(err)}), so it cannot be stored.`,
       );
     }
     payload += (payload.length > 1 ? ',' : '') + JSON.stringify(name) + ':' + fieldJson(value, key, name);
@@ -117,7 +147,7 @@ export function encodeItem(data: unknown, key: string): string {
   const bytes = payload.length * 3 > MAX_PAYLOAD_BYTES ? Buffer.byteLength(payload) : payload.length;
   if (bytes > MAX_PAYLOAD_BYTES)
     throw invalidInput(
-      `Item "${key}": its JSON is ${bytes} bytes; an item takes at most ${MAX_PAYLOAD_BYTES} (4 MiB), because its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
+      `Item ${keyName(key)}: its JSON is ${bytes} bytes; an item takes at most ${MAX_PAYLOAD_BYTES} (4 MiB), because its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
     );
   return payload;
 }
@@ -143,21 +173,23 @@ function fieldJson(value: unknown, key: string, name: string): string {
   const t = typeof value;
   if (value === undefined || t === 'function' || t === 'symbol' || t === 'bigint') {
     throw invalidInput(
-      `Item "${key}", field "${name}": ${t === 'undefined' ? '`undefined`' : `a ${t}`} cannot be stored; use null or leave the field out.`,
+      `Item ${keyName(key)}, field "${name}": ${t === 'undefined' ? '`undefined`' : `a ${t}`} cannot be stored; use null or leave the field out.`,
     );
   }
   if (t === 'number' && !Number.isFinite(value))
-    throw invalidInput(`Item "${key}", field "${name}": ${String(value)} cannot be stored exactly as JSON.`);
+    throw invalidInput(`Item ${keyName(key)}, field "${name}": ${String(value)} cannot be stored exactly as JSON.`);
   let json: string | undefined;
   try {
     json = JSON.stringify(value) as string | undefined;
   } catch (err) {
     throw invalidInput(
-      `Item "${key}", field "${name}": ${/circular/i.test((err as Error).message) ? 'a circular structure' : (err as Error).message} cannot be stored.`,
+      `Item ${keyName(key)}, field "${name}": ${/circular/i.test((err as Error).message) ? 'a circular structure' : (err as Error).message} cannot be stored.`,
     );
   }
   if (json === undefined) {
-    throw invalidInput(`Item "${key}", field "${name}": its toJSON() returned undefined, so it cannot be stored.`);
+    throw invalidInput(
+      `Item ${keyName(key)}, field "${name}": its toJSON() returned undefined, so it cannot be stored.`,
+    );
   }
   return json;
 }
@@ -435,7 +467,7 @@ export function ttlMs(ttl: unknown, key: string): number {
   if (ttl === undefined || ttl === null) return 0;
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0.001 || ttl > MAX_TTL_SECONDS) {
     throw invalidInput(
-      `Item "${key}": ttl must be a positive number of seconds, at most ${MAX_TTL_SECONDS} (100 years) (got ${describeValue(ttl)}).`,
+      `Item ${keyName(key)}: ttl must be a positive number of seconds, at most ${MAX_TTL_SECONDS} (100 years) (got ${describeValue(ttl)}).`,
     );
   }
   return Math.round(ttl * 1000);
@@ -449,7 +481,7 @@ export function ifRevisionArg(ifRevision: unknown, key: string): string {
   if (ifRevision === undefined) return '';
   if (typeof ifRevision !== 'number' || !Number.isSafeInteger(ifRevision) || ifRevision < 0) {
     throw invalidInput(
-      `Item "${key}": ifRevision must be a revision (a whole number ≥ 0; 0 means "only if absent") (got ${describeValue(ifRevision)}).`,
+      `Item ${keyName(key)}: ifRevision must be a revision (a whole number ≥ 0; 0 means "only if absent") (got ${describeValue(ifRevision)}).`,
     );
   }
   return String(ifRevision);
@@ -495,10 +527,12 @@ export function encodeOperations(operations: unknown): { encodedKeys: string[]; 
       const encoded = encodeItemKey(key);
       for (const name of Object.keys(o))
         if (!OPTION_NAMES[o.op].has(name))
-          throw invalidInput(`Operation ${i + 1} of the batch ("${key}"): unknown option \`${name}\` for ${o.op}.`);
+          throw invalidInput(
+            `Operation ${i + 1} of the batch (${keyName(key)}): unknown option \`${name}\` for ${o.op}.`,
+          );
       if (seen.has(key))
         throw invalidInput(
-          `Operation ${i + 1} of the batch: the key "${key}" appears twice; a batch writes each item at most once.`,
+          `Operation ${i + 1} of the batch: the key ${keyName(key)} appears twice; a batch writes each item at most once.`,
         );
       seen.add(key);
       const condition = ifRevisionArg(o.ifRevision, key);
@@ -506,17 +540,18 @@ export function encodeOperations(operations: unknown): { encodedKeys: string[]; 
       bytes += encoded.length;
       if (o.op === 'set') {
         const payload = encodeItem(o.data, key);
-        bytes += payload.length * 3 > MAX_PAYLOAD_BYTES ? Buffer.byteLength(payload) : payload.length;
+        // UTF-8 bytes, counted exactly: an estimate in UTF-16 units let 8 MB of 'é' pass as 4 MB.
+        bytes += Buffer.byteLength(payload);
         args.push('s', encoded, String(ttlMs(o.ttl, key)), condition, payload);
       } else args.push('d', encoded, '0', condition, '');
       if (bytes > MAX_PAYLOAD_BYTES)
         throw invalidInput(
-          `The batch is over ${MAX_PAYLOAD_BYTES} bytes (4 MiB) of keys and JSON at operation ${i + 1} ("${key}"); split it: its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
+          `The batch is over ${MAX_PAYLOAD_BYTES} bytes (4 MiB) of keys and JSON at operation ${i + 1} (${keyName(key)}); split it: its notification must stay well under Redis's pub/sub output buffer limit (client-output-buffer-limit pubsub).`,
         );
     } catch (err) {
       if ((err as Error | undefined)?.name === 'UsageError') throw err;
       throw invalidInput(
-        `Operation ${i + 1} of the batch${typeof key === 'string' ? ` ("${key}")` : ''}: reading it threw (${thrownMessage(err)}).`,
+        `Operation ${i + 1} of the batch${typeof key === 'string' ? ` (${keyName(key)})` : ''}: reading it threw (${thrownMessage(err)}).`,
       );
     }
   }
