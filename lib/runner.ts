@@ -94,11 +94,11 @@ interface MachineRunner {
 
 /**
  * What the runner checks in argins by default (`arginValidationTactic: 'coerceAndCloneOrError'`,
- * `extraArginsTactic: 'warnAndOmit'`), per input and per call: a quarter of a runner call's CPU (lodash `pick` of the
- * validation rules, `rttc` and `anchor` per input). For inputs of type `ref` that declare nothing but these keys
- * (no validation rule: all of ours), the outcome of those checks is known from the argins alone: a required input
- * that is `undefined`, `''` or `null` is refused, a key that is no input is warned about and dropped, and anything
- * else passes unchanged.
+ * `extraArginsTactic: 'warnAndOmit'`), per input and per call (lodash `pick` of the validation rules, `rttc` and
+ * `anchor`, and the garbage they make): skipping them halved the CPU of a runner round trip (bench/profile.ts).
+ * For inputs of type `ref` that declare nothing but these keys (no validation rule: all of ours), the outcome of
+ * those checks is known from the argins alone: a required input that is `undefined`, `''` or `null` is refused, a
+ * key that is no input is warned about and dropped, and anything else passes unchanged.
  */
 const PLAIN_INPUT_KEYS: ReadonlySet<string> = new Set([
   'type',
@@ -113,14 +113,16 @@ const PLAIN_INPUT_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The runner's shallow copy of `argins` if it would pass the runner's checks unchanged (see VALIDATION_RULES);
- * undefined when the runner has something to say (a missing input, a key that is no input, not a dictionary): then
- * the call goes through the checking runner, which says it in its own words.
+ * The runner's shallow copy of `argins` if it would pass the runner's checks unchanged (see PLAIN_INPUT_KEYS);
+ * undefined when the runner has something to say (a missing input, a key that is no input, not a dictionary) or
+ * something to copy (an omitted input whose default is an object): then the call goes through the checking runner,
+ * which does it in its own way.
  */
 function checkedCopy(
   argins: unknown,
   inputs: ReadonlySet<string>,
   required: readonly string[],
+  objectDefaults: readonly string[],
 ): Record<string, unknown> | undefined {
   if (argins === null || typeof argins !== 'object' || Array.isArray(argins)) return undefined;
   // The runner's own first step: `_.extend({}, argins)` (own enumerable properties).
@@ -130,6 +132,8 @@ function checkedCopy(
     const v = copy[name];
     if (v === undefined || v === '' || v === null) return undefined;
   }
+  // The checking runner gives each call its own deep copy of an object default (createManager's `meta: {}`).
+  for (const name of objectDefaults) if (copy[name] === undefined) return undefined;
   return copy;
 }
 
@@ -225,7 +229,7 @@ export function buildRunnerPack<M extends Record<string, AnyMachine>>(name: stri
   }
   const pack = runner.pack({ name, defs });
   // The same machines, built to skip the runner's argin checks: only ever given argins that pass them unchanged
-  // (checkedCopy), so every call has the outcome it has through `pack`, for a quarter less CPU.
+  // (checkedCopy), so every call has the outcome it has through `pack`, for about half the CPU per call.
   const fast = runner.pack({
     name,
     defs: fastDefs,
@@ -245,6 +249,10 @@ export function buildRunnerPack<M extends Record<string, AnyMachine>>(name: stri
     const inputs = Object.keys(m.def.inputs);
     const inputSet = new Set(inputs);
     const required = inputs.filter((n) => m.def.inputs[n]!.required === true);
+    const objectDefaults = inputs.filter((n) => {
+      const d: unknown = m.def.inputs[n]!.defaultsTo;
+      return d !== null && typeof d === 'object';
+    });
     // Only inputs the runner passes through unchanged: type `ref`, no validation rule (every input of this pack).
     const skippable = inputs.every((n) => {
       const def = m.def.inputs[n] as unknown as Record<string, unknown>;
@@ -256,7 +264,7 @@ export function buildRunnerPack<M extends Record<string, AnyMachine>>(name: stri
     const now = m.def.sync ? undefined : nowOnAsync(m.methodName);
     const method = function (this: unknown, ...args: unknown[]) {
       checkArgins(m.methodName, inputs, args[0]);
-      const copy = skippable && !configured ? checkedCopy(args[0], inputSet, required) : undefined;
+      const copy = skippable && !configured ? checkedCopy(args[0], inputSet, required, objectDefaults) : undefined;
       const target = copy ? unchecked : original;
       if (copy) args[0] = copy;
       if (args.length > 1) return target.apply(this, args as [unknown, unknown]); // m(argins, cb): runs at once
