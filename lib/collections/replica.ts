@@ -812,19 +812,25 @@ export class Replica {
     if (!this.store.ready) return this.#doubt(); // its `ready` asks for a catch-up when one is wanted
     if (this.#wanted || this.#pending.length > 0) return this.#requestCatchUp();
     const sentAt = (this.#checkSentAt = now);
+    // The reply is compared with what the copy held when the check was sent: notifications keep arriving on the
+    // subscriber connection meanwhile, so a copy busy with a stream of writes is often ahead of the reply by the
+    // time it comes (comparing with its state then took that for Redis going back: a catch-up for nothing).
+    const epoch = this.#epoch;
+    const seq = this.#seq;
+    const t = this.#t;
     try {
-      const c = await this.store.check(this.#seq);
+      const c = await this.store.check(seq);
       this.#checkSentAt = 0;
       if (this.#syncing || this.#ended) return;
       this.#clock(c.clock, sentAt);
-      if (c.epoch !== this.#epoch || c.seq < this.#seq) {
+      if (c.epoch !== epoch || c.seq < seq) {
         // Redis lost the collection, or went back to an older state: resync now.
         this.#requestCatchUp();
-      } else if (c.seq === this.#seq) {
-        if (c.t !== this.#t)
+      } else if (c.seq === seq) {
+        if (c.t !== t)
           this.#requestCatchUp(); // same number, another write: a forgery or an older state
         else this.#confirmed();
-      } else if (c.entryT !== undefined && c.entryT !== this.#t) {
+      } else if (c.entryT !== undefined && c.entryT !== t) {
         this.#requestCatchUp(); // the write at our position is not the one we applied
       } else if (this.#suspect !== undefined && this.#seq < this.#suspect) {
         this.#requestCatchUp(); // behind on two checks in a row: not just messages in flight

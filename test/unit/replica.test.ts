@@ -166,6 +166,33 @@ describe('replica sequencing (fake store, no server)', () => {
     assert.equal(r.has('b'), false);
   });
 
+  it('a check answered before writes the copy applied meanwhile is no alarm: no catch-up, live, still detects going back', async () => {
+    const store = new FakeStore();
+    const { r } = await start(store, 20);
+    // Redis answers each check, then two more writes reach the copy (subscriber connection) before the reply does
+    // (command connection): a copy busy with a stream of writes is ahead of the reply when it comes.
+    const check = store.check.bind(store);
+    let writes = 0;
+    store.check = async (seq) => {
+      const reply = await check(seq);
+      store.deliver(store.set(`k${writes++ % 10}`, { v: writes }));
+      store.deliver(store.set(`k${writes++ % 10}`, { v: writes }));
+      return reply;
+    };
+    await until(() => (store.calls.check ?? 0) >= 6, 'six checks');
+    assert.equal(store.calls.catchUp ?? 0, 0, 'no catch-up: the copy was never behind, nor Redis back');
+    assert.equal(r.seq, writes);
+    assert.equal(r.status, 'live');
+    assert.equal(r.stats().rejectedMessages, 0);
+    // Redis going back is still seen by the check: its reply is below what the copy held when it was sent.
+    store.check = check;
+    const snapshot = store.save();
+    store.deliver(store.set('x', { v: 1 }));
+    store.restore(snapshot);
+    await until(() => (store.calls.catchUp ?? 0) >= 1, 'a catch-up after Redis went back');
+    await until(() => JSON.stringify(copyOf(r)) === JSON.stringify(store.truth()), 'convergence');
+  });
+
   it('a catch-up that fails is retried with backoff up to syncInterval, without spinning, and waits for ready', async () => {
     const store = new FakeStore();
     const { r, troubles } = await start(store, 100);
