@@ -286,6 +286,8 @@ export interface Notification {
   /** The write's stamp, and the stamp of the write before it in this epoch ('0' for the first). */
   t: string;
   pt: string;
+  /** `t` as a number: the revision of the items the write sets. */
+  rev: number;
   changes: Change[];
 }
 
@@ -298,20 +300,23 @@ const ZERO = 48;
 const NINE = 57;
 
 /**
- * Whether `s[start, end)` is a decimal number of 1 to `max` digits without a leading zero (a lone `0` only when
- * `zero`): what the regular expressions SEQ (`max` 16), STAMP (20, zero) and DEADLINE (16, zero) accept.
+ * The value of `s[start, end)` when it is a decimal number of 1 to `max` digits without a leading zero (a lone `0`
+ * only when `zero`), else -1: what the regular expressions SEQ (`max` 16), STAMP (20, zero) and DEADLINE (16, zero)
+ * accept. Read while checking: exact up to 2^53 - 1 (no intermediate sum exceeds the value); above, Number()'s.
  */
-function isDecimal(s: string, start: number, end: number, max: number, zero: boolean): boolean {
+function decimal(s: string, start: number, end: number, max: number, zero: boolean): number {
   const length = end - start;
-  if (length < 1 || length > max) return false;
+  if (length < 1 || length > max) return -1;
   const first = s.charCodeAt(start);
-  if (first === ZERO) return zero && length === 1;
-  if (first < ZERO || first > NINE) return false;
+  if (first === ZERO) return zero && length === 1 ? 0 : -1;
+  if (first < ZERO || first > NINE) return -1;
+  let value = first - ZERO;
   for (let i = start + 1; i < end; i++) {
     const c = s.charCodeAt(i);
-    if (c < ZERO || c > NINE) return false;
+    if (c < ZERO || c > NINE) return -1;
+    value = value * 10 + (c - ZERO);
   }
-  return true;
+  return value <= Number.MAX_SAFE_INTEGER ? value : Number(s.slice(start, end));
 }
 
 /** Whether `s[start, end)` is an epoch: 1 to 40 ASCII letters and digits (`[0-9A-Za-z]{1,40}`). */
@@ -353,11 +358,11 @@ export function parseNotification(message: unknown): Notification | string {
   const e3 = e2 < 0 ? -1 : message.indexOf('\n', e2 + 1);
   const e4 = e3 < 0 ? -1 : message.indexOf('\n', e3 + 1);
   if (e4 < 0) return lineCountReason(message);
-  if (!isDecimal(message, 0, e1, 16, false)) return 'bad sequence number';
-  const seq = Number(message.slice(0, e1));
-  if (!(seq <= Number.MAX_SAFE_INTEGER)) return 'bad sequence number';
+  const seq = decimal(message, 0, e1, 16, false);
+  if (seq < 0 || seq > Number.MAX_SAFE_INTEGER) return 'bad sequence number';
   if (!isEpoch(message, e1 + 1, e2)) return 'bad epoch';
-  if (!isDecimal(message, e2 + 1, e3, 20, true) || !isDecimal(message, e3 + 1, e4, 20, true)) return 'bad stamp';
+  const rev = decimal(message, e2 + 1, e3, 20, true);
+  if (rev < 0 || decimal(message, e3 + 1, e4, 20, true) < 0) return 'bad stamp';
   const changes: Change[] = [];
   // Each change: `op \n key \n deadline \n payload`, the payload ending at the next newline or the message's end.
   for (let at = e4 + 1; ;) {
@@ -372,10 +377,8 @@ export function parseNotification(message: unknown): Notification | string {
     if (op !== 115 /* s */ && op !== 100 /* d */) return 'bad operation';
     const key = decodeItemKey(message.slice(opEnd + 1, keyEnd));
     if (key === undefined || key === '' || !isWellFormed(key)) return 'bad key';
-    if (!isDecimal(message, keyEnd + 1, dlEnd, 16, true)) return 'bad deadline';
-    // A deadline of 0 (no TTL) is the common case: no substring, no Number().
-    const deadline =
-      dlEnd === keyEnd + 2 ? message.charCodeAt(keyEnd + 1) - ZERO : Number(message.slice(keyEnd + 1, dlEnd));
+    const deadline = decimal(message, keyEnd + 1, dlEnd, 16, true);
+    if (deadline < 0) return 'bad deadline';
     if (op === 100) {
       if (end !== dlEnd + 1 || deadline !== 0) return 'bad delete';
       changes.push({ op: 'd', key, deadline: 0 });
@@ -398,6 +401,7 @@ export function parseNotification(message: unknown): Notification | string {
     epoch: message.slice(e1 + 1, e2),
     t: message.slice(e2 + 1, e3),
     pt: message.slice(e3 + 1, e4),
+    rev,
     changes,
   };
 }

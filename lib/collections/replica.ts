@@ -291,7 +291,7 @@ export class Replica {
     this.#seq = n.seq;
     this.#t = n.t;
     // One change (the common case) is one step by itself: no closure, no held-back events.
-    const rev = Number(n.t);
+    const rev = n.rev;
     if (n.changes.length === 1) return this.#applyChange(n.changes[0]!, n.seq, rev);
     this.#asOneStep(() => {
       for (const c of n.changes) this.#applyChange(c, n.seq, rev);

@@ -92,7 +92,7 @@ function referenceParse(message: string): unknown {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
     changes.push({ op, key, deadline: Number(dl), data });
   }
-  return { seq: Number(seq), epoch, t, pt, changes };
+  return { seq: Number(seq), epoch, t, pt, rev: Number(t), changes };
 }
 
 const item = fc
@@ -259,6 +259,7 @@ describe('codec (no server)', () => {
         epoch: 'ep1',
         t: '1001',
         pt: '1000',
+        rev: 1001,
         changes: [{ op: 's', key: 'a b/c', deadline: 1500, data: { t: 'x\ny' } }],
       });
       const d = parseNotification(note([7, 'e', 2, 1, 'd', 'k', 0, '']));
