@@ -117,20 +117,32 @@ export abstract class Emitter<E extends EventMap> {
   protected emit<K extends keyof E & string>(event: K, ...args: E[K]): boolean {
     const list = this.#listeners.get(event);
     if (!list || list.length === 0) return false;
-    // A copy only when there are several (a listener may remove itself); this runs once per change.
-    const entries = list.length === 1 ? [list[0]!] : list.slice();
-    for (const entry of entries) {
+    // This runs once per change: one listener (the common case) is called without copying the list.
+    if (list.length === 1) {
+      const entry = list[0]!;
+      if (entry.once) list.length = 0;
+      this.#call(entry, event, args);
+      return true;
+    }
+    // A copy, since a listener may add or remove listeners (itself among them).
+    const entries = list.slice();
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
       if (entry.once) {
-        const i = list.indexOf(entry);
-        if (i >= 0) list.splice(i, 1);
+        const at = list.indexOf(entry);
+        if (at >= 0) list.splice(at, 1);
       }
-      try {
-        entry.fn.apply(this, args);
-      } catch (err) {
-        this.listenerFailed(err instanceof Error ? err : new Error(String(err)), event);
-      }
+      this.#call(entry, event, args);
     }
     return true;
+  }
+
+  #call(entry: Entry, event: keyof E & string, args: unknown[]): void {
+    try {
+      entry.fn.apply(this, args);
+    } catch (err) {
+      this.listenerFailed(err instanceof Error ? err : new Error(String(err)), event);
+    }
   }
 
   #known(): string {
