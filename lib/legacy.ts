@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './connection/client';
 // registry imports only types from this file: no cycle at run time.
-import { bounded } from './connection/registry';
+import { bounded, keepProcessAlive } from './connection/registry';
 import type { CallContext } from './define';
 
 export type Callback<T = unknown> = (err: Error | null, reply?: T) => void;
@@ -218,6 +218,8 @@ export class LegacyClient extends EventEmitter {
     const names = args.map(String);
     const c = this.#redis;
     let op: Promise<unknown>;
+    // A subscriber waits for messages, not replies: it keeps the process alive even when no command waits.
+    if (kind === 'subscribe' || kind === 'psubscribe') keepProcessAlive(c);
     if (kind === 'subscribe') op = c.subscribe(names, this.#onMessage, true);
     else if (kind === 'unsubscribe') op = c.unsubscribe(names.length ? names : undefined, this.#onMessage, true);
     else if (kind === 'psubscribe') op = Promise.all(names.map((p) => c.pSubscribe(p, this.#patternListener(p), true)));

@@ -4,6 +4,7 @@
  */
 import { inspect } from 'node:util';
 import type { LegacyClient } from '../legacy';
+import { isSessionConfig } from '../meta';
 import { buildClientOptions } from '../options';
 import { ErrorCodes } from '../errors';
 import { maskMeta, redact, redactError, Secrets, showConnectionString } from '../secrets';
@@ -61,6 +62,12 @@ export class Manager {
   readonly commandTimeout: number;
   /** One server, a Cluster (`meta.cluster`) or a Sentinel group (`meta.sentinel`). */
   readonly topology: Topology;
+  /**
+   * @internal `meta` is Sails' session config: this manager's connections are connect-redis's session store, which
+   * nobody closes (Sails' session hook has no teardown), so its v3-style connections let the process exit when
+   * idle (see open.ts, `unrefWhenIdle`).
+   */
+  readonly sessionStore: boolean;
   readonly [MANAGER] = true;
 
   constructor({ connectionString, clientOptions, meta, onUnexpectedFailure }: ManagerOptions) {
@@ -70,6 +77,7 @@ export class Manager {
     this.#secrets.addFrom(connectionString, { clientOptions, meta });
     this.onUnexpectedFailure = onUnexpectedFailure;
     this.topology = topologyOf(meta ?? {});
+    this.sessionStore = meta !== undefined && isSessionConfig(meta);
     const t = meta?.commandTimeout;
     // Longer than a timer can wait (2^31 ms, ~24.8 days) is clamped to that, never "at once".
     this.commandTimeout = typeof t === 'number' && t > 0 ? Math.min(t, MAX_TIMER_MS) : DEFAULT_COMMAND_TIMEOUT_MS;

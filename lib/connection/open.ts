@@ -190,6 +190,7 @@ function establish(
           traffic,
         };
         register(handle, state);
+        if (legacy && topology.kind === 'single' && manager.sessionStore) unrefWhenIdle(state);
         hideSecrets(client);
         if (topology.kind === 'single') watchHandshake(client, state, handle);
         resolve(handle);
@@ -233,6 +234,20 @@ function hideSecrets(client: RedisClient): void {
     value: () => `RedisConnection { ready: ${client.isReady} }`,
     enumerable: false,
   });
+}
+
+/**
+ * Sails' session hook hands its connection to connect-redis and never closes it, so an app using it did not exit
+ * after `sails.lower()` (machinepack-redis 2.0.7 did the same). Such a connection (v3-style, for a session config:
+ * every command it sends goes through the reply watch) keeps the process alive only while a command of it waits
+ * for its reply: its socket is unref'd when idle and ref'd while busy (node-redis carries this across reconnects).
+ * A subscription keeps it ref'd for good (`keepProcessAlive`). Other connections are left as node-redis makes
+ * them: a modern client's commands are not all seen here, and a subscriber must keep a process alive.
+ */
+function unrefWhenIdle(state: ConnectionState): void {
+  const client = state.client;
+  client.unref();
+  state.watch.onBusy = (busy) => (busy ? client.ref() : client.unref());
 }
 
 /**

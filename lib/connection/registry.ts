@@ -61,6 +61,17 @@ export function sendPlain<T>(client: RedisClient, args: string[], viaBuilder: ()
   return states.get(client)?.kind === 'single' ? (client.sendCommand(args) as Promise<T>) : viaBuilder();
 }
 
+/**
+ * From now on, `client` keeps the process alive even when idle (it subscribed): undoes `unrefWhenIdle` (open.ts)
+ * for good. Nothing for other connections.
+ */
+export function keepProcessAlive(client: RedisClient): void {
+  const watch = states.get(client)?.watch;
+  if (!watch?.onBusy) return;
+  watch.onBusy = undefined;
+  client.ref();
+}
+
 /** The manager a live connection belongs to (undefined: not ours, or released). */
 export function managerOf(value: unknown): Manager | undefined {
   const state = typeof value === 'object' && value !== null ? states.get(value) : undefined;

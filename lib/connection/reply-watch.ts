@@ -19,6 +19,11 @@ export class ReplyWatch {
   #timer: NodeJS.Timeout | undefined;
   /** When the last reset happened (ms since epoch), 0 for never: it names the cause of the rejections. */
   resetAt = 0;
+  /**
+   * Told when calls start waiting (`true`) and when none has waited for a tick (`false`): what lets a connection
+   * keep the process alive only while it is busy (open.ts, `unrefWhenIdle`). Costs nothing per call.
+   */
+  onBusy: ((busy: boolean) => void) | undefined;
   readonly #done = () => {
     this.#pending--;
     this.#progress++;
@@ -109,6 +114,7 @@ export class ReplyWatch {
   }
 
   #start(): void {
+    this.onBusy?.(true);
     const tick = Math.max(10, Math.min(500, this.timeoutMs / 4));
     this.#seen = this.#progressMark();
     this.#stalled = 0;
@@ -142,8 +148,10 @@ export class ReplyWatch {
   }
 
   stop(): void {
+    if (!this.#timer) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.onBusy?.(false);
   }
 }
 

@@ -1,9 +1,10 @@
 // A real Sails 1.5 app, lifted in a child process by the ecosystem suite (test/ecosystem/ecosystem.eco.ts).
 // Its folder is made per run beside a node_modules link to the cached install; its configuration comes as JSON
 // in ECO_CONFIG: { port, session?, sockets?, cacheUrl? }. Prints "LIFTED" once lifted; exits 1 with
-// "LIFT FAILED: <message>" when lifting fails; never exits by itself otherwise.
+// "LIFT FAILED: <message>" when lifting fails; GET /lower runs sails.lower() (prints "LOWERED"), after which the
+// process should exit by itself; it never exits by itself otherwise.
 'use strict';
-/* global require, process, __dirname, console */
+/* global require, process, __dirname, console, setImmediate */
 /* eslint-disable @typescript-eslint/no-require-imports */
 const sails = require('sails');
 
@@ -22,6 +23,12 @@ const routes = {
     req.session.save((err) => (err ? res.status(500).send(String(err.message)) : res.json({ n: req.session.n })));
   },
   'GET /ping': (req, res) => res.json({ pid: process.pid }),
+  'GET /lower': (req, res) => {
+    res.json({ lowering: true });
+    setImmediate(() =>
+      sails.lower((err) => console.log(err ? 'LOWER FAILED: ' + String(err.message || err) : 'LOWERED')),
+    );
+  },
   'GET /join': (req, res) => {
     if (!req.isSocket) return res.badRequest();
     sails.sockets.join(req, req.param('room'), (err) =>
