@@ -1,7 +1,8 @@
 /**
  * Profile one contender of the cache round trip: `node --cpu-prof -r ts-node/register/transpile-only
- * bench/profile.ts <promises|tuned|bare|runner|near|near-rh|tuned-rh> <concurrency> <seconds> [out.cpuprofile]`
- * (`-rh`: the read-heavy workload of bench section 3, 90 % reads of 1,000 hot keys), then
+ * bench/profile.ts <promises|tuned|floor|bare|runner|near|near-rh|tuned-rh> <concurrency> <seconds> [out.cpuprofile]`
+ * (`floor`: node-redis's `sendCommand` awaited directly, the least any layer on node-redis can cost; `-rh`: the
+ * read-heavy workload of bench section 3, 90 % reads of 1,000 hot keys), then
  * `node -r ts-node/register/transpile-only bench/top.ts <file>` for the top functions' shares (self time). With an output file the V8 profiler (the one
  * `--cpu-prof` drives) is started through the inspector just before the measured loop and stopped after it, so the
  * shares are those of the steady state, not of ts-node compiling at start-up.
@@ -41,6 +42,10 @@ async function main(): Promise<void> {
     tuned: async (key) => {
       await tuned.set(key, JSON.stringify(value));
       JSON.parse((await tuned.get(key)) as string);
+    },
+    floor: async (key) => {
+      await tuned.sendCommand(['SET', key, JSON.stringify(value)]);
+      JSON.parse((await tuned.sendCommand(['GET', key])) as string);
     },
     bare: async (key) => {
       await bare.send(['SET', key, JSON.stringify(value)]);
