@@ -213,6 +213,7 @@ export interface StoredItem {
 export type StoredValue = string | string[] | null;
 
 const ITEM_NUMBER = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+const POSITIVE = (n: unknown): n is number => ITEM_NUMBER(n) && n > 0;
 
 /**
  * Decode an item as stored (see StoredValue; not null). Throws on anything this pack did not write: a value that is
@@ -221,16 +222,16 @@ const ITEM_NUMBER = (n: unknown): n is number => typeof n === 'number' && Number
 export function decodeStored(stored: string | string[]): StoredItem {
   if (typeof stored !== 'string') return decodeHash(stored);
   const o = JSON.parse(stored) as { s?: unknown; r?: unknown; d?: unknown; v?: unknown } | null;
-  if (o === null || typeof o !== 'object' || !ITEM_NUMBER(o.s) || !ITEM_NUMBER(o.r) || !ITEM_NUMBER(o.d))
+  if (o === null || typeof o !== 'object' || !POSITIVE(o.s) || !POSITIVE(o.r) || !ITEM_NUMBER(o.d))
     throw new Error('not an item of this pack');
   if (!isDictionary(o.v)) throw new Error('the item is not a JSON object');
-  return { data: o.v, seq: o.s, rev: o.r === 0 ? o.s : o.r, deadline: o.d };
+  return { data: o.v, seq: o.s, rev: o.r, deadline: o.d };
 }
 
 /**
  * Decode a hash (an object, as HGETALL gives on RESP3, or flat field/value pairs) into the item: its `v` (the item
- * as JSON), or, for an item stored in the first layout, its `d:<field>` fields. Throws on a value that is not JSON or not
- * an object (not written by this pack).
+ * as JSON), or, for an item stored in the first layout, its `d:<field>` fields. Throws on what this pack did not
+ * write: no sequence number (`m:seq`), a value that is not JSON or not an object.
  */
 export function decodeHash(hash: string[] | Record<string, string>): StoredItem {
   const item: StoredItem = { data: {}, seq: 0, rev: 0, deadline: 0 };
@@ -248,6 +249,8 @@ export function decodeHash(hash: string[] | Record<string, string>): StoredItem 
   } else {
     for (const field in hash) take(field, hash[field]!);
   }
+  // Every item this pack wrote has a sequence number: a hash without one is another program's.
+  if (!POSITIVE(item.seq)) throw new Error('not an item of this pack (no sequence number)');
   if (item.rev === 0) item.rev = item.seq;
   if (v !== undefined) {
     const data = JSON.parse(v) as unknown;

@@ -67,6 +67,9 @@ type HeldEvent = [ChangeType, string, Record<string, unknown>, number];
 const EXPIRY_SLACK_MS = 1000;
 /** Items read per pipelined window while loading a snapshot. */
 const SNAPSHOT_WINDOW = 2000;
+/** A snapshot window's target size in bytes (string lengths), and the items of the first window (before sizes are known). */
+const SNAPSHOT_WINDOW_BYTES = 1 << 20;
+const SNAPSHOT_FIRST_WINDOW = 16;
 /** Snapshot windows in flight at once while loading. */
 const SNAPSHOT_AHEAD = 3;
 /** Change log entries read per catch-up round trip. */
@@ -635,8 +638,11 @@ export class Replica {
           try {
             item = decodeStored(stored);
           } catch {
+            // Not an item of this pack (another program's key): skipped and counted, and no longer held, as a
+            // resync would do.
             this.#stats.rejectedMessages++;
-            continue; // not written by this pack; a resync would read it the same way
+            if (held) this.#remove(key, 'delete', held);
+            continue;
           }
           if (held && held.seq >= item.seq) continue;
           if (item.deadline > 0 && item.deadline <= now) {
@@ -735,24 +741,40 @@ export class Replica {
     const members = head.members;
     const gone: string[] = [];
     // Windows are requested SNAPSHOT_AHEAD ahead of the one being decoded, so Redis and the network work while we
-    // parse (one window ahead left Redis's side idle for a third of a 100k load).
-    const fetchWindow = (start: number) => this.store.readItems(members.slice(start, start + SNAPSHOT_WINDOW));
-    const ahead: Array<Promise<StoredValue[]>> = [];
+    // parse (one window ahead left Redis's side idle for a third of a 100k load). A window's reply waits whole in
+    // Redis's output buffer: windows are sized by bytes (SNAPSHOT_WINDOW_BYTES, from the items read so far), the
+    // first one small and alone, so a load of large items holds a few MB of Redis's memory, not 2,000 items' worth.
+    const ahead: Array<{ start: number; reply: Promise<StoredValue[]> }> = [];
     let requested = 0;
+    let size = SNAPSHOT_FIRST_WINDOW;
+    let sized = false;
     const fill = () => {
-      while (ahead.length < SNAPSHOT_AHEAD && requested < members.length) {
-        const window = fetchWindow(requested);
-        window.catch(() => undefined); // awaited in order below; a failure there ends the load
-        ahead.push(window);
-        requested += SNAPSHOT_WINDOW;
+      while (ahead.length < (sized ? SNAPSHOT_AHEAD : 1) && requested < members.length) {
+        const reply = this.store.readItems(members.slice(requested, requested + size));
+        reply.catch(() => undefined); // awaited in order below; a failure there ends the load
+        ahead.push({ start: requested, reply });
+        requested += size;
       }
     };
     fill();
-    for (let start = 0; ahead.length > 0; start += SNAPSHOT_WINDOW) {
-      const replies = await ahead.shift()!;
+    while (ahead.length > 0) {
+      const window = ahead.shift()!;
+      const start = window.start;
+      const replies = await window.reply;
+      let bytes = 0;
+      for (let j = 0; j < replies.length; j++) {
+        const r = replies[j];
+        if (typeof r === 'string') bytes += r.length;
+        else if (r) for (let f = 0; f < r.length; f++) bytes += r[f]!.length;
+      }
+      size = Math.max(
+        1,
+        Math.min(SNAPSHOT_WINDOW, Math.floor(SNAPSHOT_WINDOW_BYTES / Math.max(1, bytes / Math.max(1, replies.length)))),
+      );
+      sized = true;
       fill();
       if (this.#ended) {
-        await Promise.all(ahead).catch(() => undefined);
+        await Promise.all(ahead.map((w) => w.reply)).catch(() => undefined);
         return;
       }
       const now = this.#redisNow();

@@ -61,9 +61,25 @@ if t <= pt then t = pt + 1 end
 local function revisionOf(key)
   local head = redis.pcall('GETRANGE', key, 0, 63)
   if type(head) == 'string' then return tonumber(string.match(head, '^{"s":%d+,"r":(%d+)') or '0') or 0 end
-  -- Not a string: an item of an older layout (a hash), or a key of another type (HMGET refuses it).
+  -- Not a string: an item of an older layout (a hash). Any other refusal (NOPERM…) is raised as it is; a key of
+  -- another type makes HMGET refuse the write (WRONGTYPE) before anything is written.
+  if not string.find(head.err or '', 'WRONGTYPE', 1, true) then return redis.call('GETRANGE', key, 0, 63) end
   local r = redis.call('HMGET', key, 'm:rev', 'm:seq')
-  return tonumber(r[1] or r[2] or '0') or 0
+  local rev = tonumber(r[1] or '0') or 0
+  if rev == 0 then rev = tonumber(r[2] or '0') or 0 end
+  return rev
+end
+-- The first command (name) of these that this user may not run, or nil (Redis 7+; older servers check as they go).
+-- Checked before the first write, so a refusal by an ACL writes nothing.
+local function denied(checks)
+  if not redis.acl_check_cmd then return nil end
+  for _, c in ipairs(checks) do
+    if not redis.acl_check_cmd(unpack(c)) then return c[1] end
+  end
+  return nil
+end
+local function refused(name)
+  return redis.error_reply("${SCRIPT_ERROR} nothing was written: NOPERM this user has no permissions to run the '" .. name .. "' command on the collection's keys")
 end
 -- An item as stored: one string, the write's sequence number, stamp and deadline, then the item's JSON.
 local function itemValue(dl, payload)
@@ -121,6 +137,8 @@ if ARGV[7] and ARGV[7] ~= '' and current ~= tonumber(ARGV[7]) then return {'conf
 above(current)
 local dl = 0
 if ttl > 0 then dl = nowMs + ttl end
+local no = denied({{'SADD', KEYS[4], 'k'}, {'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}, {'SET', KEYS[1], ''}, {'PEXPIREAT', KEYS[1], '0'}})
+if no then return refused(no) end
 -- The index first: it checks the index's type and memory, and a stale member is harmless (loads prune it).
 redis.call('SADD', KEYS[4], ARGV[2])
 local err = addLog({'s', ARGV[2], dl})
@@ -144,6 +162,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
 redis.call('SISMEMBER', KEYS[4], ARGV[2]) -- checks the index's type before any write
+local no = denied({{'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}, {'DEL', KEYS[1]}, {'SREM', KEYS[4], 'k'}})
+if no then return refused(no) end
 local err = addLog({'d', ARGV[2], 0})
 if err then return err end
 redis.call('DEL', KEYS[1])
@@ -203,6 +223,17 @@ for i, o in ipairs(ops) do
   end
 end
 if #changes == 0 then return {'0', unpack(revisions)} end
+local checks = {{'SADD', KEYS[4], 'k'}, {'SREM', KEYS[4], 'k'}, {'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}}
+for _, o in ipairs(ops) do
+  if o.op == 's' then
+    checks[#checks + 1] = {'SET', o.item, ''}
+    checks[#checks + 1] = {'PEXPIREAT', o.item, '0'}
+  elseif o.live then
+    checks[#checks + 1] = {'DEL', o.item}
+  end
+end
+local no = denied(checks)
+if no then return refused(no) end
 -- The index first (it checks the index's type and memory; a stale member is harmless), then the log.
 for _, o in ipairs(ops) do
   if o.op == 's' then redis.call('SADD', KEYS[4], o.key) else redis.call('SISMEMBER', KEYS[4], o.key) end
@@ -223,12 +254,15 @@ if type(published) == 'table' then return published end
 return {n2s(seq), unpack(revisions)}
 `;
 
-// An item whatever its layout: its string (this layout), HGETALL pairs (an older layout: a hash), or false (none).
+// An item whatever its layout: its string (this layout), HGETALL pairs (an older layout: a hash), false (none), or ''
+// for a key of another type (not an item). Only a hash costs a failed GET (WRONGTYPE) before it is read.
 const READ_ITEM = `
 local function readItem(key)
   local v = redis.pcall('GET', key)
-  if type(v) == 'table' and v.err then return redis.call('HGETALL', key) end
-  return v
+  if type(v) ~= 'table' then return v end
+  if not string.find(v.err or '', 'WRONGTYPE', 1, true) then return redis.call('GET', key) end
+  if redis.call('TYPE', key).ok == 'hash' then return redis.call('HGETALL', key) end
+  return '' -- a list, set, zset or stream: not an item (the copy skips it and counts it)
 end
 `;
 
@@ -248,11 +282,13 @@ return out
 const SEQS = `
 local out = {}
 for i = 1, #KEYS do
-  local head = redis.pcall('GETRANGE', KEYS[i], 0, 63)
-  if type(head) == 'string' then
-    out[i] = string.match(head, '^{"s":(%d+),') or false
-  else
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind == 'string' then
+    out[i] = string.match(redis.call('GETRANGE', KEYS[i], 0, 63), '^{"s":(%d+),') or false
+  elseif kind == 'hash' then
     out[i] = redis.call('HGET', KEYS[i], 'm:seq') or false
+  else
+    out[i] = false
   end
 end
 local clock = redis.call('TIME')

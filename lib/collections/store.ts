@@ -147,6 +147,9 @@ async function flushChecks(command: RedisClient, schedule: ConnectionSchedule): 
   }
 }
 
+/** Keys per call of the script that reads items MGET had no string for (hashes of earlier layouts, or gone). */
+const READ_ANY_KEYS = 16;
+
 /**
  * An item as read from Redis: its string (the current layout), the field/value pairs of a hash (an older layout;
  * RESP2 gives an array, RESP3 may give an object or a Map), or null when there is none.
@@ -249,15 +252,14 @@ export function redisStore(
       let missing: number[] | undefined;
       for (let i = 0; i < values.length; i++) if (values[i] === null) (missing ??= []).push(i);
       if (missing) {
-        const again = (await bounded(
-          command,
-          run(
-            command,
-            scripts.readAny,
-            missing.map((i) => itemKeys[i]!),
-            [],
-          ),
-        )) as unknown[];
+        // A few keys per script call, the calls pipelined: a script blocks Redis while it runs, and an item of the
+        // first layout can be hundreds of fields.
+        const calls: Array<Promise<unknown>> = [];
+        for (let j = 0; j < missing.length; j += READ_ANY_KEYS) {
+          const chunk = missing.slice(j, j + READ_ANY_KEYS).map((i) => itemKeys[i]!);
+          calls.push(bounded(command, run(command, scripts.readAny, chunk, [])));
+        }
+        const again = ((await Promise.all(calls)) as unknown[][]).flat(1);
         for (let j = 0; j < missing.length; j++) values[missing[j]!] = storedValue(again[j]);
       }
       return values;

@@ -134,7 +134,7 @@ describe('codec (no server)', () => {
   describe('items', () => {
     it('round-trips any JSON object through the hash (RESP2 and RESP3 shapes) and the payload', () => {
       fc.assert(
-        fc.property(item, fc.nat(), fc.boolean(), (data, seq, resp3) => {
+        fc.property(item, fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.boolean(), (data, seq, resp3) => {
           const payload = encodeItem(data, 'k');
           const back = decodeHash(stored(payload, seq, resp3));
           assert.deepEqual(back.data, data);
@@ -145,7 +145,7 @@ describe('codec (no server)', () => {
     });
     it('reads items stored in the first layout (`d:<field>` fields) the same way', () => {
       fc.assert(
-        fc.property(item, fc.nat(), fc.boolean(), (data, seq, resp3) => {
+        fc.property(item, fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.boolean(), (data, seq, resp3) => {
           const back = decodeHash(storedFirstLayout(data, seq, resp3));
           assert.deepEqual(back.data, data);
           assert.equal(back.seq, seq);
@@ -154,10 +154,11 @@ describe('codec (no server)', () => {
     });
     it('reads the string layout `{"s","r","d","v"}` as the write script builds it', () => {
       fc.assert(
-        fc.property(item, fc.nat(), fc.nat(), fc.nat(), (data, seq, rev, deadline) => {
+        fc.property(item, fc.nat(), fc.nat(), fc.nat(), (data, seqBelow, revBelow, deadline) => {
+          const [seq, rev] = [seqBelow + 1, revBelow + 1];
           // The write script concatenates the numbers and the payload exactly like this.
           const text = `{"s":${seq},"r":${rev},"d":${deadline},"v":${encodeItem(data, 'k')}}`;
-          assert.deepEqual(decodeStored(text), { data, seq, rev: rev === 0 ? seq : rev, deadline });
+          assert.deepEqual(decodeStored(text), { data, seq, rev, deadline });
         }),
       );
       // Stamps are ~1.8e15: exact as JSON numbers.
@@ -180,6 +181,8 @@ describe('codec (no server)', () => {
         '{"s":1,"r":2,"d":0,"v":null}',
         '{"s":1,"r":2,"d":0}',
         '{"s":1e300,"r":2,"d":0,"v":{}}',
+        '{"s":0,"r":2,"d":0,"v":{}}',
+        '{"s":5,"r":0,"d":0,"v":{}}',
       ])
         assert.throws(() => decodeStored(bad), Error, bad);
     });
@@ -197,7 +200,7 @@ describe('codec (no server)', () => {
       const payload = encodeItem(data, 'k');
       for (const back of [
         decodeHash(stored(payload, 1, false)).data,
-        decodeHash(['d:__proto__', '{"polluted":true}', 'd:x', '1']).data,
+        decodeHash(['d:__proto__', '{"polluted":true}', 'd:x', '1', 'm:seq', '1']).data,
       ]) {
         assert.ok(Object.prototype.hasOwnProperty.call(back, '__proto__'));
         assert.deepEqual(Object.getOwnPropertyDescriptor(back, '__proto__')!.value, { polluted: true });
@@ -214,12 +217,20 @@ describe('codec (no server)', () => {
         rev: 9,
         deadline: 0,
       });
-      assert.deepEqual(decodeHash(['m:dl', '1700000000000', 'v', '{"a":1}', 'x', 'y']), {
+      assert.deepEqual(decodeHash(['m:dl', '1700000000000', 'v', '{"a":1}', 'x', 'y', 'm:seq', '4']), {
         data: { a: 1 },
-        seq: 0,
-        rev: 0,
+        seq: 4,
+        rev: 4,
         deadline: 1700000000000,
       });
+      // Without a sequence number it is not an item of this pack (another program's hash).
+      for (const bad of [
+        ['v', '{"a":1}'],
+        ['foo', 'bar'],
+        ['v', '{"a":1}', 'm:seq', 'abc'],
+        ['m:seq', '0', 'v', '{}'],
+      ])
+        assert.throws(() => decodeHash(bad), /not an item/, JSON.stringify(bad));
       assert.deepEqual(decodeHash(['v', '{"a":1}', 'm:seq', '3', 'm:rev', '1764655200000000']), {
         data: { a: 1 },
         seq: 3,
