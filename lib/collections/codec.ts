@@ -73,7 +73,7 @@ export function encodeItemKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0)
     throw invalidInput(`An item key must be a non-empty string (got ${describeValue(key)}).`);
   if (!isWellFormed(key))
-    throw invalidInput(`The item key ${keyName(key)} is not well-formed Unicode (it has a lone surrogate).`);
+    throw invalidInput(`The item key ${keyName(key, true)} is not well-formed Unicode (it has a lone surrogate).`);
   const encoded = encodeURIComponent(key);
   if (encoded.length > MAX_PAYLOAD_BYTES)
     throw invalidInput(
@@ -96,12 +96,20 @@ export function assertWriteSize(encodedKey: string, payload: string, key: string
     );
 }
 
-/** An item key as messages name it: quoted, and cut short (with its length) when it is long. */
-export function keyName(key: unknown): string {
-  if (typeof key !== 'string' || key.length <= 100) return `"${key as string}"`;
-  let head = key.slice(0, 60);
-  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1); // never half a surrogate pair
-  return `"${head}…" (${key.length} characters)`;
+/**
+ * An item key as messages name it: quoted, and cut short (with its length) when it is long. `json`: quoted as a
+ * JSON string, for a key whose characters must be shown escaped (a lone surrogate).
+ */
+export function keyName(key: unknown, json = false): string {
+  if (typeof key !== 'string') return `"${key as string}"`;
+  let head = key;
+  if (key.length > 100) {
+    head = key.slice(0, 60);
+    if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1); // never half a surrogate pair
+    head += '…';
+  }
+  const quoted = json ? JSON.stringify(head) : `"${head}"`;
+  return head === key ? quoted : `${quoted} (${key.length} characters)`;
 }
 
 /** The item key of a stored (URI-encoded) one; undefined when it does not decode. */
