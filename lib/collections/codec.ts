@@ -462,16 +462,17 @@ export function sameJson(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b)) return false;
+  // Values first: a changed item usually differs in a field, found before b's keys are listed.
   const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) {
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
     if (
       !Object.prototype.hasOwnProperty.call(b, k) ||
       !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
     )
       return false;
   }
-  return true;
+  return ka.length === Object.keys(b).length;
 }
 
 /** The longest TTL an item takes: 100 years (longer ones are refused before anything is written). */

@@ -427,6 +427,13 @@ export class Replica {
       held.seq = seq;
       held.rev = rev;
       held.deadline = deadline;
+    } else if (held && !hadDeadline && deadline === 0) {
+      // Updated in place: no new entry nor map write per change. An entry with a deadline is replaced instead, so
+      // an expiry in progress (#expire) sees that it changed meanwhile.
+      held.data = data;
+      held.seq = seq;
+      held.rev = rev;
+      this.#emit('set', key, data, rev);
     } else {
       this.#items.set(key, { data, seq, rev, deadline });
       this.#emit('set', key, data, rev);
