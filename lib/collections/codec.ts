@@ -341,6 +341,9 @@ function isEpoch(s: string, start: number, end: number): boolean {
   return true;
 }
 
+/** The last epoch parseNotification checked (it starts as one that passes the check). */
+let lastEpoch = '0';
+
 /** The reason a message with too few lines, or a number of lines that is not 4 + 4k, is refused. */
 function lineCountReason(message: string): string {
   let lines = 1;
@@ -371,7 +374,12 @@ export function parseNotification(message: unknown): Notification | string {
   if (e4 < 0) return lineCountReason(message);
   const seq = decimal(message, 0, e1, 16, false);
   if (seq < 0 || seq > Number.MAX_SAFE_INTEGER) return 'bad sequence number';
-  if (!isEpoch(message, e1 + 1, e2)) return 'bad epoch';
+  // A collection keeps its epoch for a long time: one already checked is taken as it is (no check, no substring).
+  let epoch = lastEpoch;
+  if (e2 - e1 - 1 !== epoch.length || !message.startsWith(epoch, e1 + 1)) {
+    if (!isEpoch(message, e1 + 1, e2)) return 'bad epoch';
+    epoch = lastEpoch = message.slice(e1 + 1, e2);
+  }
   const rev = decimal(message, e2 + 1, e3, 20, true);
   if (rev < 0 || decimal(message, e3 + 1, e4, 20, true) < 0) return 'bad stamp';
   const changes: Change[] = [];
@@ -409,7 +417,7 @@ export function parseNotification(message: unknown): Notification | string {
   }
   return {
     seq,
-    epoch: message.slice(e1 + 1, e2),
+    epoch,
     t: message.slice(e2 + 1, e3),
     pt: message.slice(e3 + 1, e4),
     rev,
@@ -462,17 +470,16 @@ export function sameJson(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b)) return false;
-  // Values first: a changed item usually differs in a field, found before b's keys are listed.
   const ka = Object.keys(a);
-  for (let i = 0; i < ka.length; i++) {
-    const k = ka[i]!;
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
     if (
       !Object.prototype.hasOwnProperty.call(b, k) ||
       !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
     )
       return false;
   }
-  return ka.length === Object.keys(b).length;
+  return true;
 }
 
 /** The longest TTL an item takes: 100 years (longer ones are refused before anything is written). */

@@ -291,6 +291,7 @@ export class Replica {
       this.#reject(`a notification that does not continue the log (seq ${n.seq})`);
       return;
     }
+    this.#epoch = n.epoch; // the same text; the parser's copy, so the next comparison is of one string with itself
     this.#seq = n.seq;
     this.#t = n.t;
     // One change (the common case) is one step by itself: no closure, no held-back events.

@@ -352,7 +352,8 @@ describe('codec (no server)', () => {
             decimal.filter((d) => d !== '0'),
             nearMiss,
           ),
-          often(fc.stringMatching(/^[0-9A-Za-z]{1,40}$/), nearMiss),
+          // The same epochs again and again (the parser takes one it checked last without checking it again).
+          often(fc.oneof(fc.constantFrom('e1', 'Ab9', '0'), fc.stringMatching(/^[0-9A-Za-z]{1,40}$/)), nearMiss),
           often(decimal, nearMiss),
           often(decimal, nearMiss),
           fc.array(change, { minLength: 1, maxLength: 3 }),
