@@ -630,7 +630,7 @@ async function main(): Promise<void> {
     log('## 7. A fleet of subscribers');
     log();
     log(
-      'One collection of 10,000 items (10 fields each); N subscriber clients (each with its own connections, `Pack.createClient`) spread over 4 processes on this machine, which also runs Redis and the writer. Floors in the same run: raw node-redis 6 clients (tuned: timeout 0) reading one JSON string per item with MGET (cold start) and raw PUBLISH → message of the same JSON (fan-out). Reproduce alone: `node -r ts-node/register/transpile-only bench/fleet.ts`.',
+      'One collection of 10,000 items (10 fields each); N subscriber clients (each with its own connections, `Pack.createClient`) spread over 4 processes on this machine, which also runs Redis and the writer. Floors in the same run: raw node-redis 6 clients (tuned: timeout 0) reading one JSON string per item with MGET (cold start) and raw PUBLISH → message of the same JSON (fan-out). Reproduce alone: `node -r ts-node/register/transpile-only bench/fleet.ts` (only the fan-out: `--fanout=100 --repeat=3`).',
     );
     log();
     log('![Fleet](bench/charts/7-fleet.svg)');
@@ -649,10 +649,14 @@ async function main(): Promise<void> {
     log();
     log('Fan-out, highest sustained rate until every subscriber has every update (updates/s):');
     log();
-    log('| subscribers | collection.set → `set` | raw PUBLISH → message | ratio |');
-    log('|---:|---:|---:|---:|');
+    log(
+      '| subscribers | collection.set → `set` | raw PUBLISH → message | ratio | subscriber CPU per delivery: collections / raw | catch-ups |',
+    );
+    log('|---:|---:|---:|---:|---:|---:|');
     for (const x of f.fanout)
-      log(`| ${x.n} | ${fmt(x.collectionRate)} | ${fmt(x.rawRate)} | ${(x.collectionRate / x.rawRate).toFixed(2)}× |`);
+      log(
+        `| ${x.n} | ${fmt(x.collectionRate)} | ${fmt(x.rawRate)} | ${(x.collectionRate / x.rawRate).toFixed(2)}× | ${x.collectionCpu.toFixed(1)} / ${x.rawCpu.toFixed(1)} µs | ${x.catchUps} |`,
+      );
     log();
     log(
       `Idle, ${f.idle.n} clients following the collection for a while: ${fmt(f.idle.collectionsCommandsPerSecond)} commands/s reach Redis (${(f.idle.collectionsCommandsPerSecond / f.idle.n).toFixed(1)} per client per second: the periodic check is one MULTI round trip per client per \`syncInterval\`, 1 s by default); the clients' processes use ${f.idle.collectionsCpuPercent.toFixed(1)} % of a core (raw subscribers: ${f.idle.rawCpuPercent.toFixed(1)} %).`,

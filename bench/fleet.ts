@@ -405,7 +405,7 @@ export async function fleetBench(quick: boolean, log: (s: string) => void): Prom
     for (const n of quick ? [10, 50] : [10, 100, 500]) {
       const f = await fleetFanout(server.url, n, quick ? 500 : 2000);
       log(
-        `  fan-out N=${n}: collections ${Math.round(f.collectionRate)}/s, raw PUBLISH ${Math.round(f.rawRate)}/s (${(f.collectionRate / f.rawRate).toFixed(2)}×)`,
+        `  fan-out N=${n}: collections ${Math.round(f.collectionRate)}/s, raw PUBLISH ${Math.round(f.rawRate)}/s (${(f.collectionRate / f.rawRate).toFixed(2)}×); subscriber CPU per delivery ${f.collectionCpu.toFixed(1)} µs, raw ${f.rawCpu.toFixed(1)} µs; ${f.catchUps} catch-ups`,
       );
       fanout.push(f);
     }
