@@ -422,6 +422,7 @@ export class Replica {
     rev: number,
     deadline: number,
     held: Entry | undefined,
+    fresh?: Entry,
   ): void {
     const hadDeadline = held !== undefined && held.deadline > 0;
     if (held && sameJson(held.data, data)) {
@@ -436,7 +437,8 @@ export class Replica {
       held.rev = rev;
       this.#emit('set', key, data, rev);
     } else {
-      this.#items.set(key, { data, seq, rev, deadline });
+      // `fresh`: an entry with these values the caller made anyway (a decoded item), kept rather than copied.
+      this.#items.set(key, fresh ?? { data, seq, rev, deadline });
       this.#emit('set', key, data, rev);
     }
     // Only an item with a deadline is in the heap: an item without one, before and after, costs nothing here.
@@ -807,7 +809,7 @@ export class Replica {
         // Written after the head was read: its notification (buffered, applied after the load with the rest of its
         // write) or the catch-up it leads to brings it, so a batch is never half-applied by a re-sync.
         if (seen && item.seq > head.seq) continue;
-        this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key));
+        this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key), item);
       }
     }
     const now = this.#redisNow();
