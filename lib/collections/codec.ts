@@ -218,7 +218,7 @@ export interface StoredItem {
  * An item as read from Redis: its string (the current layout), the flat field/value pairs of a hash (an item stored
  * by an earlier version), or null when there is none.
  */
-export type StoredValue = string | string[] | null;
+export type StoredValue = string | Buffer | string[] | null;
 
 const ITEM_NUMBER = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 const POSITIVE = (n: unknown): n is number => ITEM_NUMBER(n) && n > 0;
@@ -227,8 +227,102 @@ const POSITIVE = (n: unknown): n is number => ITEM_NUMBER(n) && n > 0;
  * Decode an item as stored (see StoredValue; not null). Throws on anything this pack did not write: a value that is
  * not JSON, a JSON that is not the item layout, an item that is not a JSON object.
  */
-export function decodeStored(stored: string | string[]): StoredItem {
-  if (typeof stored !== 'string') return decodeHash(stored);
+export function decodeStored(stored: string | Buffer | string[]): StoredItem {
+  if (typeof stored === 'string') return decodeWritten(stored) ?? decodeAnyJson(stored);
+  if (Buffer.isBuffer(stored)) return decodeWrittenBytes(stored) ?? decodeAnyJson(stored.toString());
+  return decodeHash(stored);
+}
+
+/** `tag` (ASCII) at `at` in `bytes`, followed by 1–16 digits; false otherwise. Sets digitsEnd and digitsValue. */
+function bytesDigitsAt(bytes: Buffer, at: number, tag: string): boolean {
+  if (!startsWithBytes(bytes, at, tag)) return false;
+  let i = at + tag.length;
+  const start = i;
+  let n = 0;
+  for (; i < bytes.length && i - start < 17; i++) {
+    const c = bytes[i]! - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  if (i === start || i - start > 16 || (i - start > 1 && bytes[start] === 48) || !Number.isSafeInteger(n)) return false;
+  digitsEnd = i;
+  digitsValue = n;
+  return true;
+}
+
+/** decodeWritten on the bytes of the item (a snapshot window's reply): only the item's JSON becomes a string. */
+function decodeWrittenBytes(bytes: Buffer): StoredItem | undefined {
+  if (bytes[bytes.length - 1] !== 125 /* } */ || !bytesDigitsAt(bytes, 0, '{"s":')) return undefined;
+  const seq = digitsValue;
+  if (!bytesDigitsAt(bytes, digitsEnd, ',"r":')) return undefined;
+  const rev = digitsValue;
+  if (!bytesDigitsAt(bytes, digitsEnd, ',"d":')) return undefined;
+  const deadline = digitsValue;
+  if (!startsWithBytes(bytes, digitsEnd, ',"v":')) return undefined;
+  if (seq === 0 || rev === 0) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(bytes.toString('utf8', digitsEnd + 5, bytes.length - 1));
+  } catch {
+    return undefined;
+  }
+  if (!isDictionary(data)) return undefined;
+  return { data, seq, rev, deadline };
+}
+
+function startsWithBytes(bytes: Buffer, at: number, tag: string): boolean {
+  if (at + tag.length > bytes.length) return false;
+  for (let k = 0; k < tag.length; k++) if (bytes[at + k] !== tag.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Where the last `digitsAt` ended, and the number it read. */
+let digitsEnd = 0;
+let digitsValue = 0;
+
+/** `tag` (e.g. `,"r":`) at `at` followed by 1–16 digits; false otherwise. Sets digitsEnd and digitsValue. */
+function digitsAt(text: string, at: number, tag: string): boolean {
+  if (!text.startsWith(tag, at)) return false;
+  let i = at + tag.length;
+  const start = i;
+  let n = 0;
+  for (; i < text.length && i - start < 17; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  if (i === start || i - start > 16 || (i - start > 1 && text.charCodeAt(start) === 48)) return false;
+  if (!Number.isSafeInteger(n)) return false;
+  digitsEnd = i;
+  digitsValue = n;
+  return true;
+}
+
+/**
+ * An item exactly as the write scripts build it (`{"s":…,"r":…,"d":…,"v":…}`): the numbers read from the text and
+ * only the item's JSON parsed (a third cheaper than parsing the whole string, measured on 10-field items). Undefined
+ * when the text has any other shape, which `decodeAnyJson` then reads.
+ */
+function decodeWritten(text: string): StoredItem | undefined {
+  if (text.charCodeAt(text.length - 1) !== 125 /* } */ || !digitsAt(text, 0, '{"s":')) return undefined;
+  const seq = digitsValue;
+  if (!digitsAt(text, digitsEnd, ',"r":')) return undefined;
+  const rev = digitsValue;
+  if (!digitsAt(text, digitsEnd, ',"d":')) return undefined;
+  const deadline = digitsValue;
+  if (!text.startsWith(',"v":', digitsEnd) || seq === 0 || rev === 0) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(text.slice(digitsEnd + 5, text.length - 1));
+  } catch {
+    return undefined; // e.g. more members after `v`: the whole string is read as JSON instead
+  }
+  if (!isDictionary(data)) return undefined;
+  return { data, seq, rev, deadline };
+}
+
+/** An item in the string layout written by anything else (other spacing or member order): parsed as JSON. */
+function decodeAnyJson(stored: string): StoredItem {
   const o = JSON.parse(stored) as { s?: unknown; r?: unknown; d?: unknown; v?: unknown } | null;
   if (o === null || typeof o !== 'object' || !POSITIVE(o.s) || !POSITIVE(o.r) || !ITEM_NUMBER(o.d))
     throw new Error('not an item of this pack');

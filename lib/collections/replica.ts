@@ -774,8 +774,8 @@ export class Replica {
       let bytes = 0;
       for (let j = 0; j < replies.length; j++) {
         const r = replies[j];
-        if (typeof r === 'string') bytes += r.length;
-        else if (r) for (let f = 0; f < r.length; f++) bytes += r[f]!.length;
+        if (Array.isArray(r)) for (let f = 0; f < r.length; f++) bytes += r[f]!.length;
+        else if (r) bytes += r.length;
       }
       size = Math.max(
         1,

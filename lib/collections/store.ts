@@ -5,7 +5,7 @@
  * Every command goes through the connection's reply bound (`bounded`), like machine calls: a command connection
  * that stops answering is reset and the waiting command rejected, never left pending.
  */
-import { MultiErrorReply } from 'redis';
+import { MultiErrorReply, RESP_TYPES } from 'redis';
 import { bounded } from '../connection';
 import type { RedisClient } from '../connection/client';
 import type { CollectionKeys, StoredValue } from './codec';
@@ -147,6 +147,17 @@ async function flushChecks(command: RedisClient, schedule: ConnectionSchedule): 
   }
 }
 
+/**
+ * The connection with strings as Buffers, for snapshot windows: an item's numbers are read from its bytes and only
+ * its JSON becomes a string (node-redis would make the whole reply a string, then parsing would copy a slice of it).
+ */
+const byteClients = new WeakMap<RedisClient, RedisClient>();
+function bytesOf(command: RedisClient): RedisClient {
+  let c = byteClients.get(command);
+  if (!c) byteClients.set(command, (c = command.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }) as RedisClient));
+  return c;
+}
+
 /** Keys per call of the script that reads items MGET had no string for (hashes of earlier layouts, or gone). */
 const READ_ANY_KEYS = 16;
 
@@ -248,7 +259,7 @@ export function redisStore(
       // string for (gone, or an item of an older layout: a hash) are read again whatever their type.
       const itemKeys = new Array<string>(members.length);
       for (let i = 0; i < members.length; i++) itemKeys[i] = keys.itemPrefix + members[i]!;
-      const values = (await bounded(command, command.mGet(itemKeys))) as StoredValue[];
+      const values = (await bounded(command, bytesOf(command).mGet(itemKeys))) as StoredValue[];
       let missing: number[] | undefined;
       for (let i = 0; i < values.length; i++) if (values[i] === null) (missing ??= []).push(i);
       if (missing) {

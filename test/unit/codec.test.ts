@@ -166,6 +166,57 @@ describe('codec (no server)', () => {
       // Hashes (earlier layouts) go to decodeHash.
       assert.deepEqual(decodeStored(['v', '{"a":1}', 'm:seq', '3']).data, { a: 1 });
     });
+    it('reads what the write scripts build the same as parsing the whole string, for any text near that shape', () => {
+      // The reference: the whole string parsed as JSON, then checked.
+      const reference = (text: string) => {
+        const o = JSON.parse(text) as Record<string, unknown> | null;
+        const ok = (n: unknown, min: number) => typeof n === 'number' && Number.isSafeInteger(n) && n >= min;
+        if (!o || typeof o !== 'object' || !ok(o.s, 1) || !ok(o.r, 1) || !ok(o.d, 0)) throw new Error('not an item');
+        const v = o.v;
+        if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+        return { data: v, seq: o.s, rev: o.r, deadline: o.d };
+      };
+      const outcome = (f: () => unknown) => {
+        try {
+          return { ok: f() };
+        } catch {
+          return 'throws';
+        }
+      };
+      const edit = fc.tuple(
+        fc.nat(),
+        fc.nat(3),
+        fc.constantFrom('0', '9', '}', '{', ',', '"', ' ', ':', 'x', '01', '-'),
+      );
+      fc.assert(
+        fc.property(
+          item,
+          fc.nat(),
+          fc.nat(),
+          fc.nat(),
+          fc.array(edit, { maxLength: 3 }),
+          (data, seq, rev, deadline, edits) => {
+            let text = `{"s":${seq},"r":${rev},"d":${deadline},"v":${encodeItem(data, 'k')}}`;
+            for (const [at, drop, insert] of edits) {
+              const i = at % (text.length + 1);
+              text = text.slice(0, i) + insert + text.slice(i + drop);
+            }
+            assert.deepEqual(
+              outcome(() => decodeStored(text)),
+              outcome(() => reference(text)),
+              text,
+            );
+            // As a snapshot window reads it: the bytes.
+            assert.deepEqual(
+              outcome(() => decodeStored(Buffer.from(text))),
+              outcome(() => reference(text)),
+              text,
+            );
+          },
+        ),
+        { numRuns: 2000 },
+      );
+    });
     it('refuses a string that is not this layout: not JSON, fields missing or not whole numbers, `v` not an object', () => {
       for (const bad of [
         'nope',
