@@ -6,6 +6,7 @@
  * Each figure is measured on one machine that also runs Redis and the writer: compare the ratios to the floors
  * measured in the same run (raw node-redis clients doing the least work that gives the same result).
  *
+ * Only the restart / pub/sub cut / cold start runs: `--runs` (N = 50 and 200) or `--runs=200`.
  * Only the fan-out part: `--fanout` (N = 10, 100 and 500; with `--quick` 10 and 50), or `--fanout=100,500`;
  * `--updates=2000` sets the updates per measurement, `--repeat=3` measures each N that many times, alternating
  * raw and collections (each ratio is within one pair). With `FLEET_PROFILE=<dir>` each subscriber process writes a
@@ -452,6 +453,23 @@ if (require.main === module && flag('fanout')) {
       process.exit(1);
     },
   );
+} else if (require.main === module && flag('runs')) {
+  // `--runs[=50,200]`: only the restart / pub/sub cut / cold start runs, at these N.
+  void (async () => {
+    const server = await RedisServer.start({ args: ['--dbfilename', 'dump.rdb', '--maxclients', '10000'] });
+    try {
+      await fill(server.url);
+      for (const n of (flagValue('runs') ?? '50,200').split(',').map(Number)) {
+        const r = await fleetRun(server, n, (line) => console.log(line));
+        console.log(
+          `  N=${n}: cold start ${(r.coldStart.collectionsMs / 1000).toFixed(2)} s, MGET floor ${(r.coldStart.floorMs / 1000).toFixed(2)} s (${(r.coldStart.collectionsMs / r.coldStart.floorMs).toFixed(2)}×)`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    process.exit(0);
+  })();
 } else if (require.main === module) {
   fleetBench(process.argv.includes('--quick'), (s) => console.log(s)).then(
     (r) => {
