@@ -55,7 +55,7 @@ describe('replicated collections: the string item layout under attack', function
   it("the README's ACL rules, verbatim, let a reader load and a writer write; a missing permission writes nothing", async () => {
     const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8').replace(/\n/g, ' ');
     const reader = /`ACL SETUSER reader on >pw ([^`]+)`/.exec(readme)?.[1];
-    const extra = /and writers the same plus `\+publish` \(or `\+spublish`\), `([^`]+)`/.exec(readme)?.[1];
+    const extra = /and writers the same plus `\+publish` \(`\+spublish` on a Cluster\), `([^`]+)`/.exec(readme)?.[1];
     assert.ok(reader && extra, 'the ACL rules are in the README');
     const rules = (words: string) =>
       words
@@ -90,15 +90,39 @@ describe('replicated collections: the string item layout under attack', function
     await writer.set('d', { n: 6 });
     await until(() => copy.get('d') !== undefined, 'a write after the load');
 
+    // The same writer without `+publish`, or without the channel: refused too, not written then reported.
+    await raw.sendCommand(['ACL', 'SETUSER', 'nopub', 'on', '>pw', ...rules(reader), ...rules(extra)]);
+    await raw.sendCommand([
+      'ACL',
+      'SETUSER',
+      'nochan',
+      'on',
+      '>pw',
+      ...rules(reader),
+      '+publish',
+      ...rules(extra),
+      'resetchannels',
+    ]);
     const before = await state('memis:{acl/c}:');
-    const noset = client(url('noset')).database('acl').collection('c');
-    for (const write of [() => noset.set('e', { n: 7 }), () => noset.batch().set('f', { n: 8 }).exec()]) {
-      await assert.rejects(write(), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'E_FAILED'); // the facade's code; the setItem/writeItems machines say E_REDIS_REFUSED
-        assert.match(err.message, /nothing was written/);
-        assert.match(err.message, /NOPERM.*'SET'/);
-        return true;
-      });
+    for (const [user, command] of [
+      ['noset', 'SET'],
+      ['nopub', 'PUBLISH'],
+      ['nochan', 'PUBLISH'],
+    ] as const) {
+      const c = client(url(user)).database('acl').collection('c');
+      const writes: Array<() => Promise<unknown>> = [
+        () => c.set('e', { n: 7 }),
+        () => c.batch().set('f', { n: 8 }).del('zz').exec(),
+      ];
+      if (command === 'PUBLISH') writes.push(() => c.del('a'));
+      for (const write of writes) {
+        await assert.rejects(write(), (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'E_FAILED'); // the facade's code; the setItem/writeItems machines say E_REDIS_REFUSED
+          assert.match(err.message, /nothing was written/);
+          assert.match(err.message, new RegExp(`NOPERM.*'${command}'`));
+          return true;
+        });
+      }
     }
     assert.deepEqual(await state('memis:{acl/c}:'), before, 'nothing written');
   });
@@ -134,6 +158,29 @@ describe('replicated collections: the string item layout under attack', function
       assert.deepEqual([...copy.keys()].sort(), ['fine', 'later']);
       assert.equal(copy.stats().rejectedMessages, 4);
     }
+  });
+
+  it("a foreign string or hash with a huge revision at an item key does not raise later writes' revisions past what copies read", async () => {
+    const pub = client().database('poison').collection('c');
+    const copy = client().database('poison').collection('c');
+    await copy.subscribe();
+    const r1 = await pub.set('a', { n: 1 });
+    await raw.set('memis:{poison/c}:i:junk', '{"s":1,"r":100000000000000000000,"d":0,"v":{"x":1}}');
+    await raw.hSet('memis:{poison/c}:i:junkhash', { 'm:seq': '1', 'm:rev': '1e20', v: '{"x":2}' });
+    const r2 = await pub.set('junk', { n: 2 });
+    const r3 = await pub.set('junkhash', { n: 3 });
+    const r4 = await pub.set('b', { n: 4 });
+    for (const r of [r2, r3, r4]) {
+      assert.ok(Number.isSafeInteger(r) && r > r1 && r < r1 + 60_000_000, `${r} is a stamp of Redis's clock`);
+    }
+    const fresh = client().database('poison').collection('c');
+    await fresh.subscribe();
+    for (const c of [copy, fresh]) {
+      await until(() => c.size === 4, 'every item in the copy');
+      assert.equal(c.entry('b')!.revision, r4);
+    }
+    // The revision handed out works as a condition.
+    assert.ok((await pub.set('b', { n: 5 }, { ifRevision: r4 })) > r4);
   });
 
   it('windows are sized by bytes: a load of large items holds a few of them at a time in Redis, not 2,000', async () => {

@@ -42,7 +42,26 @@ export const SCRIPT_ERROR = 'MEMIS';
 // Sets: nowMs, seq, t, pt, epoch, fresh; `addLog(changes)` appends the entry (first write that can be refused),
 // `changes` = {op, encoded key, deadline, …}. `revisionOf(item key)` is an item's revision (0 when absent:
 // `m:rev`, else `m:seq` for an item written before revisions were stamps); `above(rev)` raises `t` above it.
-const PROLOGUE = `
+const HEADER = `
+local MAXSAFE = 9007199254740991
+-- An item's numbers (seq, revision, deadline) when its string starts exactly as the write scripts build it (the
+-- grammar codec.ts decodes: 1-16 digits, no leading zero, at most 2^53 - 1); nil for anything else (not an item).
+local function header(text)
+  local s, r, d = string.match(text, '^{"s":([1-9]%d*),"r":([1-9]%d*),"d":(%d+),"v":')
+  if not s or #s > 16 or #r > 16 or #d > 16 or (#d > 1 and string.sub(d, 1, 1) == '0') then return nil end
+  s, r, d = tonumber(s), tonumber(r), tonumber(d)
+  if s > MAXSAFE or r > MAXSAFE or d > MAXSAFE then return nil end
+  return s, r, d
+end
+-- A whole number from 0 to 2^53 - 1 (a hash field of an earlier layout), else 0.
+local function safeNumber(text)
+  local n = tonumber(text or '')
+  if n and n >= 0 and n <= MAXSAFE and n == math.floor(n) then return n end
+  return 0
+end
+`;
+
+const PROLOGUE = `${HEADER}
 local function n2s(n) return string.format('%.0f', n) end
 local clock = redis.call('TIME')
 local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -59,14 +78,17 @@ end
 seq = seq + 1
 if t <= pt then t = pt + 1 end
 local function revisionOf(key)
-  local head = redis.pcall('GETRANGE', key, 0, 63)
-  if type(head) == 'string' then return tonumber(string.match(head, '^{"s":%d+,"r":(%d+)') or '0') or 0 end
+  local head = redis.pcall('GETRANGE', key, 0, 95)
+  if type(head) == 'string' then
+    local _, rev = header(head)
+    return rev or 0 -- not an item of this pack (another program's string): absent, as copies see it
+  end
   -- Not a string: an item of an older layout (a hash). Any other refusal (NOPERM…) is raised as it is; a key of
   -- another type makes HMGET refuse the write (WRONGTYPE) before anything is written.
-  if not string.find(head.err or '', 'WRONGTYPE', 1, true) then return redis.call('GETRANGE', key, 0, 63) end
+  if not string.find(head.err or '', 'WRONGTYPE', 1, true) then return redis.call('GETRANGE', key, 0, 95) end
   local r = redis.call('HMGET', key, 'm:rev', 'm:seq')
-  local rev = tonumber(r[1] or '0') or 0
-  if rev == 0 then rev = tonumber(r[2] or '0') or 0 end
+  local rev = safeNumber(r[1])
+  if rev == 0 then rev = safeNumber(r[2]) end
   return rev
 end
 -- The first command (name) of these that this user may not run, or nil (Redis 7+; older servers check as they go).
@@ -137,7 +159,7 @@ if ARGV[7] and ARGV[7] ~= '' and current ~= tonumber(ARGV[7]) then return {'conf
 above(current)
 local dl = 0
 if ttl > 0 then dl = nowMs + ttl end
-local no = denied({{'SADD', KEYS[4], 'k'}, {'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}, {'SET', KEYS[1], ''}, {'PEXPIREAT', KEYS[1], '0'}})
+local no = denied({{'SADD', KEYS[4], 'k'}, {'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}, {'SET', KEYS[1], ''}, {'PEXPIREAT', KEYS[1], '0'}, {ARGV[4], ARGV[1], 'x'}})
 if no then return refused(no) end
 -- The index first: it checks the index's type and memory, and a stale member is harmless (loads prune it).
 redis.call('SADD', KEYS[4], ARGV[2])
@@ -157,13 +179,13 @@ if ARGV[5] and ARGV[5] ~= '' then
   local current = revisionOf(KEYS[1])
   if current ~= tonumber(ARGV[5]) then return {'conflict', n2s(current)} end
 end
+local no = denied({{'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}, {'DEL', KEYS[1]}, {'SREM', KEYS[4], 'k'}, {ARGV[4], ARGV[1], 'x'}})
+if no then return refused(no) end
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[4], ARGV[2])
+  redis.call('SREM', KEYS[4], ARGV[2]) -- a stale member, if any
   return 0
 end
 redis.call('SISMEMBER', KEYS[4], ARGV[2]) -- checks the index's type before any write
-local no = denied({{'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}, {'DEL', KEYS[1]}, {'SREM', KEYS[4], 'k'}})
-if no then return refused(no) end
 local err = addLog({'d', ARGV[2], 0})
 if err then return err end
 redis.call('DEL', KEYS[1])
@@ -199,6 +221,18 @@ for i, o in ipairs(ops) do
     if o.op == 's' then above(current) end
   end
 end
+-- Every permission before anything is written (a missing item's stale index member is removed below too).
+local checks = {{'SADD', KEYS[4], 'k'}, {'SREM', KEYS[4], 'k'}, {'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}, {ARGV[4], ARGV[1], 'x'}}
+for _, o in ipairs(ops) do
+  if o.op == 's' then
+    checks[#checks + 1] = {'SET', o.item, ''}
+    checks[#checks + 1] = {'PEXPIREAT', o.item, '0'}
+  else
+    checks[#checks + 1] = {'DEL', o.item}
+  end
+end
+local no = denied(checks)
+if no then return refused(no) end
 local changes, revisions = {}, {}
 local message = {n2s(seq), epoch, n2s(t), n2s(pt)}
 local function say(...) for _, part in ipairs({...}) do message[#message + 1] = part end end
@@ -223,17 +257,6 @@ for i, o in ipairs(ops) do
   end
 end
 if #changes == 0 then return {'0', unpack(revisions)} end
-local checks = {{'SADD', KEYS[4], 'k'}, {'SREM', KEYS[4], 'k'}, {'XADD', KEYS[3], '*', 't', '0'}, {'DEL', KEYS[3]}, {'HSET', KEYS[2], 'seq', '0'}}
-for _, o in ipairs(ops) do
-  if o.op == 's' then
-    checks[#checks + 1] = {'SET', o.item, ''}
-    checks[#checks + 1] = {'PEXPIREAT', o.item, '0'}
-  elseif o.live then
-    checks[#checks + 1] = {'DEL', o.item}
-  end
-end
-local no = denied(checks)
-if no then return refused(no) end
 -- The index first (it checks the index's type and memory; a stale member is harmless), then the log.
 for _, o in ipairs(ops) do
   if o.op == 's' then redis.call('SADD', KEYS[4], o.key) else redis.call('SISMEMBER', KEYS[4], o.key) end
@@ -279,14 +302,16 @@ return out
 /**
  * The sequence number of each item (nil when gone), then Redis's clock (seconds, µs). KEYS: the item keys.
  */
-const SEQS = `
+const SEQS = `${HEADER}
 local out = {}
 for i = 1, #KEYS do
   local kind = redis.call('TYPE', KEYS[i]).ok
   if kind == 'string' then
-    out[i] = string.match(redis.call('GETRANGE', KEYS[i], 0, 63), '^{"s":(%d+),') or false
+    local seq = header(redis.call('GETRANGE', KEYS[i], 0, 95))
+    out[i] = seq and string.format('%.0f', seq) or false
   elseif kind == 'hash' then
-    out[i] = redis.call('HGET', KEYS[i], 'm:seq') or false
+    local seq = safeNumber(redis.call('HGET', KEYS[i], 'm:seq'))
+    out[i] = seq > 0 and string.format('%.0f', seq) or false
   else
     out[i] = false
   end

@@ -166,15 +166,17 @@ describe('codec (no server)', () => {
       // Hashes (earlier layouts) go to decodeHash.
       assert.deepEqual(decodeStored(['v', '{"a":1}', 'm:seq', '3']).data, { a: 1 });
     });
-    it('reads what the write scripts build the same as parsing the whole string, for any text near that shape', () => {
-      // The reference: the whole string parsed as JSON, then checked.
+    it('reads exactly the shape the write scripts build (as the scripts do), for any text near that shape, string or bytes', () => {
+      // The reference, written independently (a regular expression for the header, as the Lua scripts read it): the
+      // exact shape the write scripts build, numbers of 1-16 digits without leading zeros, safe integers, then `v`.
       const reference = (text: string) => {
-        const o = JSON.parse(text) as Record<string, unknown> | null;
-        const ok = (n: unknown, min: number) => typeof n === 'number' && Number.isSafeInteger(n) && n >= min;
-        if (!o || typeof o !== 'object' || !ok(o.s, 1) || !ok(o.r, 1) || !ok(o.d, 0)) throw new Error('not an item');
-        const v = o.v;
+        const m = /^\{"s":([1-9]\d{0,15}),"r":([1-9]\d{0,15}),"d":(0|[1-9]\d{0,15}),"v":/.exec(text);
+        if (!m || !text.endsWith('}')) throw new Error('not an item');
+        const [seq, rev, deadline] = [Number(m[1]), Number(m[2]), Number(m[3])];
+        if (![seq, rev, deadline].every(Number.isSafeInteger)) throw new Error('not an item');
+        const v = JSON.parse(text.slice(m[0].length, -1)) as unknown;
         if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-        return { data: v, seq: o.s, rev: o.r, deadline: o.d };
+        return { data: v, seq, rev, deadline };
       };
       const outcome = (f: () => unknown) => {
         try {
