@@ -735,8 +735,10 @@ export class Replica {
     const head = await this.store.snapshotHead();
     if (this.#ended) return;
     this.#clock(head.clock, sentAt);
-    // On a first load nothing is held, so nothing can have vanished: no need to remember what was seen.
-    const seen = this.#items.size > 0 ? new Set<string>() : undefined;
+    // On a first load nothing is held, so nothing can have vanished: no need to remember what was seen. A copy that
+    // was loaded before is not on a first load even when it holds nothing (an empty collection): its listeners are
+    // live, and a batch must reach them whole.
+    const seen = this.#status !== 'loading' || this.#items.size > 0 ? new Set<string>() : undefined;
     // A copy that already holds items announces the differences once it holds all of them (one step, as for a
     // batch); a first load announces items as it reads them (before subscribe() resolves).
     const release = seen ? this.#holdEvents() : () => undefined;

@@ -106,6 +106,30 @@ describe('replica sequencing (fake store, no server)', () => {
     assert.ok(r.stats().resyncs >= 1);
   });
 
+  it('a live copy of an empty collection that resyncs announces the new items once it holds all of them', async () => {
+    const store = new FakeStore();
+    const sizesSeen: number[] = [];
+    let r: Replica | undefined;
+    r = new Replica(
+      store,
+      () => sizesSeen.push(r!.keysList().length),
+      () => undefined,
+      {
+        syncInterval: 10_000,
+        name: 'db/c',
+      },
+    );
+    ended.push(r);
+    await r.start();
+    assert.equal(r.keysList().length, 0);
+    store.flush(); // a new epoch: the copy must resync
+    for (let i = 0; i < 100; i++) store.set(`k${i}`, { i }); // more than the first window of 16
+    store.deliver(store.set('last', { i: 100 }));
+    await until(() => sizesSeen.length === 101, 'every set announced');
+    // Every event came once the copy held all 101 items: never a half-loaded copy in front of a live listener.
+    assert.deepEqual([...new Set(sizesSeen)], [101]);
+  });
+
   it('refuses malformed messages without throwing, counts and reports them, and keeps working', async () => {
     const store = new FakeStore();
     const { r, events, troubles } = await start(store, 10_000);
