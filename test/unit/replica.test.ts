@@ -109,10 +109,9 @@ describe('replica sequencing (fake store, no server)', () => {
   it('a live copy of an empty collection that resyncs announces the new items once it holds all of them', async () => {
     const store = new FakeStore();
     const sizesSeen: number[] = [];
-    let r: Replica | undefined;
-    r = new Replica(
+    const r: Replica = new Replica(
       store,
-      () => sizesSeen.push(r!.keysList().length),
+      () => sizesSeen.push(r.keysList().length),
       () => undefined,
       {
         syncInterval: 10_000,
