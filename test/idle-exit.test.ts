@@ -4,43 +4,18 @@
  * process exit while no command of theirs is waiting. Every other connection (and a subscribed one) keeps it alive.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
+import { runChild } from './helpers/child';
 import { RedisServer } from './helpers/redis-server';
-
-const ROOT = path.resolve(__dirname, '..');
 
 /**
  * Runs `body` (JavaScript, with `Pack`, `URL_` and `SESSION` (a Sails session config) in scope) in a child
  * process. Resolves with what it printed and whether it exited by itself within `waitMs` of printing DONE.
  */
-function child(body: string, url: string, waitMs: number): Promise<{ out: string; exitedAlone: boolean }> {
-  const script = `
-    const Pack = require(${JSON.stringify(path.join(ROOT, 'index.ts'))}).default;
-    const URL_ = ${JSON.stringify(url)};
-    // legacyMode: the v3-style client Sails gets (it loads the package as machinepack-redis; this child does not).
-    const SESSION = { secret: 'eco-session-secret', cookie: { maxAge: 60000 }, name: 'sails.sid', legacyMode: true };
-    (async () => { ${body} })().then(
-      () => console.log('DONE'),
-      (err) => { console.log('THREW ' + (err && err.stack)); process.exitCode = 3; },
-    );`;
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    let guard: NodeJS.Timeout | undefined;
-    let killed = false;
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('DONE') && !guard) guard = setTimeout(() => ((killed = true), p.kill('SIGKILL')), waitMs);
-    });
-    p.on('exit', () => {
-      clearTimeout(guard);
-      resolve({ out, exitedAlone: !killed && out.includes('DONE') });
-    });
-  });
+async function child(body: string, url: string, waitMs: number): Promise<{ out: string; exitedAlone: boolean }> {
+  // legacyMode: the v3-style client Sails gets (it loads the package as machinepack-redis; this child does not).
+  const prelude = `const SESSION = { secret: 'eco-session-secret', cookie: { maxAge: 60000 }, name: 'sails.sid', legacyMode: true };`;
+  const { out, killed } = await runChild(body, url, { prelude, waitMs });
+  return { out, exitedAlone: !killed && out.includes('DONE') };
 }
 
 /** Sails' session hook, as it connects (lib/hooks/session/index.js of sails 1.5): the runner face, callbacks. */

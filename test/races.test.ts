@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { createClient } from 'redis';
 import { FaultProxy } from './helpers/proxy';
+import { runChild } from './helpers/child';
 import { RedisServer } from './helpers/redis-server';
-
-const ROOT = path.resolve(__dirname, '..');
 
 /**
  * Runs `body` (JavaScript, with `Pack` and `URL_` in scope) in a child process and resolves with what it printed
@@ -17,31 +14,7 @@ function child(
   url: string,
   onOutput: (out: string) => void = () => undefined,
 ): Promise<{ out: string; code: number | null; killed: boolean }> {
-  const script = `
-    const Pack = require(${JSON.stringify(path.join(ROOT, 'index.ts'))}).default;
-    const URL_ = ${JSON.stringify(url)};
-    (async () => { ${body} })().then(
-      () => { console.log('DONE'); },
-      (err) => { console.log('THREW ' + (err && err.stack)); process.exitCode = 3; },
-    );`;
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    let killed = false;
-    let guard: NodeJS.Timeout | undefined;
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      onOutput(out);
-      if (out.includes('DONE') && !guard) guard = setTimeout(() => ((killed = true), p.kill('SIGKILL')), 20000);
-    });
-    p.on('exit', (code) => {
-      clearTimeout(guard);
-      resolve({ out, code, killed });
-    });
-  });
+  return runChild(body, url, { onOutput });
 }
 
 /** Clients connected to the server, not counting the one asking. */

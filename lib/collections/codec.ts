@@ -222,7 +222,6 @@ export type StoredValue = string | Buffer | string[] | null;
 
 const ITEM_NUMBER = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 const POSITIVE = (n: unknown): n is number => ITEM_NUMBER(n) && n > 0;
-const SAFE_NUMBER = ITEM_NUMBER;
 
 /**
  * Decode an item as stored (see StoredValue; not null). Throws on anything this pack did not write: a value that is
@@ -343,8 +342,10 @@ export function decodeHash(hash: string[] | Record<string, string>): StoredItem 
   const take = (field: string, text: string): void => {
     if (field === 'v') v = text;
     else if (field === 'm:seq') item.seq = Number(text);
-    else if (field === 'm:rev') item.rev = SAFE_NUMBER(Number(text)) ? Number(text) : 0;
-    else if (field === 'm:dl') item.deadline = Number(text) || 0;
+    else if (field === 'm:rev') {
+      const rev = Number(text);
+      item.rev = ITEM_NUMBER(rev) ? rev : 0;
+    } else if (field === 'm:dl') item.deadline = Number(text) || 0;
     else if (field.charCodeAt(0) === 100 /* d */ && field.charCodeAt(1) === 58 /* : */) (old ??= []).push(field, text);
   };
   if (Array.isArray(hash)) {
