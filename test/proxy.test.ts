@@ -120,6 +120,32 @@ describe('test helper: the fault-injecting proxy', () => {
     assert.ok(c.chunks - before >= 6, `${c.chunks - before} chunks`);
   });
 
+  it('bandwidth is per connection: two limited replies in flight both progress, neither waits for the other', async () => {
+    const setup = await raw(proxy.port);
+    const value = 'z'.repeat(400_000);
+    setup.socket.write(resp('SET', 'proxy:fair', value));
+    await until(() => setup.text() === '+OK\r\n');
+    const [a, b] = [await raw(proxy.port), await raw(proxy.port)];
+    proxy.bandwidth(2_000_000);
+    const want = `$${value.length}\r\n${value}\r\n`;
+    // Which connection received each chunk, in order (one shared bucket let the first flow take every token).
+    const order: string[] = [];
+    a.socket.on('data', () => order.push('a'));
+    b.socket.on('data', () => order.push('b'));
+    a.socket.write(resp('GET', 'proxy:fair'));
+    b.socket.write(resp('GET', 'proxy:fair'));
+    await until(() => a.text() === want && b.text() === want, 10_000);
+    proxy.bandwidth(0);
+    if (process.env.SHOW_ORDER) console.log(order.join(''));
+    const lastA = order.lastIndexOf('a');
+    const lastB = order.lastIndexOf('b');
+    const firstA = order.indexOf('a');
+    const firstB = order.indexOf('b');
+    assert.ok(firstB < lastA && firstA < lastB, `the replies were delivered one after the other: ${order.join('')}`);
+    // Interleaved throughout: neither got more than half of its chunks before the other got any.
+    assert.ok(firstB < order.length / 4 && firstA < order.length / 4, order.join(''));
+  });
+
   it('stop() closes every connection and the port refuses', async () => {
     const c = await raw(proxy.port);
     const port = proxy.port;

@@ -8,8 +8,8 @@
  * | latency(ms) | each chunk delayed by `ms`      | each chunk delayed by `ms`           | connected upstream       |
  * | stall       | held (delivered on `pass()`)    | held (delivered on `pass()`)         | connected, bytes held    |
  * | blackHole   | dropped                         | dropped                              | accepted, never connected upstream: they hang forever, even after the hole heals |
- * | bandwidth(b)| forwarded                       | at most `b` bytes per second         | connected upstream       |
- * | bandwidth(b, 'up') | at most `b` bytes per second, with back-pressure: the proxy stops reading from the client while 64 KB are queued, so the client's socket backs up as over a slow uplink | forwarded | connected upstream |
+ * | bandwidth(b)| forwarded                       | at most `b` bytes per second per connection | connected upstream |
+ * | bandwidth(b, 'up') | at most `b` bytes per second per connection, with back-pressure: the proxy stops reading from the client while 64 KB are queued, so the client's socket backs up as over a slow uplink | forwarded | connected upstream |
  *
  * `cut()` destroys every open connection at once (both sides); `cut({ midReply: true })` waits for the next
  * reply chunk, delivers its first half and then destroys that connection. Modes do not reset each other:
@@ -31,6 +31,9 @@ interface Flow {
   timer: NodeJS.Timeout | undefined;
   to: () => net.Socket | undefined;
   down: boolean;
+  /** This flow's own token bucket (bandwidth limits are per connection and direction, so flows share fairly). */
+  tokens: number;
+  tokensAt: number;
 }
 
 interface Link {
@@ -70,11 +73,7 @@ export class FaultProxy {
   private stalled = false;
   private holed = false;
   private bytesPerSecond = 0;
-  private tokens = 0;
-  private tokensAt = Date.now();
   private upBytesPerSecond = 0;
-  private upTokens = 0;
-  private upTokensAt = Date.now();
   /** Bytes delivered to Redis since start (upstream). */
   bytesUp = 0;
   private cutMidReply = false;
@@ -145,14 +144,13 @@ export class FaultProxy {
    * Redis) rate instead, with back-pressure on the client's socket (a slow uplink).
    */
   bandwidth(bytesPerSecond: number, direction: 'down' | 'up' = 'down'): this {
-    if (direction === 'up') {
-      this.upBytesPerSecond = bytesPerSecond;
-      this.upTokens = 0;
-      this.upTokensAt = Date.now();
-    } else {
-      this.bytesPerSecond = bytesPerSecond;
-      this.tokens = 0;
-      this.tokensAt = Date.now();
+    if (direction === 'up') this.upBytesPerSecond = bytesPerSecond;
+    else this.bytesPerSecond = bytesPerSecond;
+    const now = Date.now();
+    for (const link of this.links) {
+      const flow = direction === 'up' ? link.up : link.down;
+      flow.tokens = 0;
+      flow.tokensAt = now;
     }
     this.pumpAll();
     return this;
@@ -185,8 +183,8 @@ export class FaultProxy {
       server: undefined,
       zombie: this.holed,
       dying: false,
-      up: { queue: [], timer: undefined, to: () => link.server, down: false },
-      down: { queue: [], timer: undefined, to: () => link.client, down: true },
+      up: { queue: [], timer: undefined, to: () => link.server, down: false, tokens: 0, tokensAt: Date.now() },
+      down: { queue: [], timer: undefined, to: () => link.client, down: true, tokens: 0, tokensAt: Date.now() },
     };
     this.links.add(link);
     client.on('error', () => this.destroy(link));
@@ -236,22 +234,18 @@ export class FaultProxy {
       let buf = head.buf;
       const rate = flow.down ? this.bytesPerSecond : this.upBytesPerSecond;
       if (rate > 0) {
-        // Token bucket, refilled continuously, holding at most 50 ms worth so a pause cannot build a burst.
+        // Token bucket per flow, refilled continuously, holding at most 50 ms worth so a pause cannot build a burst.
+        // (One bucket shared by all flows starved the flow whose timer fired second: the first took every token.)
         const cap = Math.max(1, Math.floor(rate / 20));
-        let tokens = flow.down ? this.tokens : this.upTokens;
-        const at = flow.down ? this.tokensAt : this.upTokensAt;
-        tokens = Math.min(cap, tokens + ((now - at) * rate) / 1000);
-        if (flow.down) this.tokensAt = now;
-        else this.upTokensAt = now;
+        const tokens = Math.min(cap, flow.tokens + ((now - flow.tokensAt) * rate) / 1000);
+        flow.tokensAt = now;
         if (tokens < 1) {
-          if (flow.down) this.tokens = tokens;
-          else this.upTokens = tokens;
+          flow.tokens = tokens;
           flow.timer = setTimeout(() => this.pump(link, flow), 10);
           return;
         }
         const n = Math.min(buf.length, Math.floor(tokens));
-        if (flow.down) this.tokens = tokens - n;
-        else this.upTokens = tokens - n;
+        flow.tokens = tokens - n;
         if (n < buf.length) {
           head.buf = buf.subarray(n);
           buf = buf.subarray(0, n);
