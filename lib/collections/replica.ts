@@ -752,6 +752,8 @@ export class Replica {
   async #load(head: SnapshotHead, seen: Set<string> | undefined): Promise<void> {
     const members = head.members;
     const gone: string[] = [];
+    // A copy loaded before (`seen`): the items read, applied together at the end (a first load applies as it reads).
+    const staged: Array<[string, Entry]> | undefined = seen ? [] : undefined;
     // Windows are requested SNAPSHOT_AHEAD ahead of the one being decoded, so Redis and the network work while we
     // parse (one window ahead left Redis's side idle for a third of a 100k load). A window's reply waits whole in
     // Redis's output buffer: windows are sized by bytes (SNAPSHOT_WINDOW_BYTES, from the items read so far), the
@@ -811,8 +813,16 @@ export class Replica {
         // Written after the head was read: its notification (buffered, applied after the load with the rest of its
         // write) or the catch-up it leads to brings it, so a batch is never half-applied by a re-sync.
         if (seen && item.seq > head.seq) continue;
-        this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key), item);
+        if (staged) staged.push([key, item]);
+        else this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key), item);
       }
+    }
+    if (this.#ended) return;
+    // A resync of a copy that was loaded before changes what readers see in one step, once every window is read:
+    // a reader calling get() between two windows must not see half of a batch (its events are held meanwhile).
+    for (let i = 0; i < (staged ? staged.length : 0); i++) {
+      const [key, item] = staged![i]!;
+      this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key), item);
     }
     const now = this.#redisNow();
     for (const [key, held] of seen ? [...this.#items] : []) {
@@ -857,6 +867,11 @@ export class Replica {
       this.#checkSentAt = 0;
       if (this.#syncing || this.#ended) return;
       this.#clock(c.clock, sentAt);
+      if (epoch === '' && c.epoch !== '' && c.epoch === this.#epoch) {
+        // Sent before the collection existed; its first write reached the copy meanwhile (the copy took that epoch
+        // from the write's own notification): nothing to resync, the next check compares like with like.
+        return;
+      }
       if (c.epoch !== epoch || c.seq < seq) {
         // Redis lost the collection, or went back to an older state: resync now.
         this.#requestCatchUp();

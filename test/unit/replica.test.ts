@@ -129,6 +129,37 @@ describe('replica sequencing (fake store, no server)', () => {
     assert.deepEqual([...new Set(sizesSeen)], [101]);
   });
 
+  it('a resync of a live copy changes what get() reads in one step: never a half-loaded copy, even between windows', async () => {
+    const store = new FakeStore();
+    store.set('old', { v: 0 });
+    const r: Replica = new Replica(
+      store,
+      () => undefined,
+      () => undefined,
+      { syncInterval: 10_000, name: 'db/c' },
+    );
+    ended.push(r);
+    await r.start();
+    // What a reader polling the copy sees while each window of the resync is read.
+    const seenByReaders: string[] = [];
+    const readItems = store.readItems.bind(store);
+    store.readItems = async (members) => {
+      const keys = r.keysList();
+      seenByReaders.push(`${keys.length}:${keys.includes('old') ? 'old' : 'new'}`);
+      return readItems(members);
+    };
+    store.flush(); // a new epoch (Redis lost the collection): the copy must resync
+    // Items of 30 KB: windows are sized by bytes (about 1 MiB each), so 300 items take about ten windows, more
+    // than are requested ahead.
+    const pad = 'p'.repeat(30_000);
+    for (let i = 0; i < 300; i++) store.set(`k${i}`, { i, pad });
+    store.deliver(store.set('last', { i: 300 }));
+    await until(() => r.keysList().length === 301 && !r.keysList().includes('old'), 'the resync');
+    assert.ok(seenByReaders.length > 5, `read in several windows: ${seenByReaders.length}`);
+    assert.deepEqual([...new Set(seenByReaders)], ['1:old'], 'the old copy until the new one is whole');
+    assert.deepEqual(copyOf(r), store.truth());
+  });
+
   it('refuses malformed messages without throwing, counts and reports them, and keeps working', async () => {
     const store = new FakeStore();
     const { r, events, troubles } = await start(store, 10_000);
@@ -214,6 +245,28 @@ describe('replica sequencing (fake store, no server)', () => {
     store.restore(snapshot);
     await until(() => (store.calls.catchUp ?? 0) >= 1, 'a catch-up after Redis went back');
     await until(() => JSON.stringify(copyOf(r)) === JSON.stringify(store.truth()), 'convergence');
+  });
+
+  it('a check sent before the collection existed, answered after its first write reached the copy: no resync', async () => {
+    const store = new FakeStore();
+    const { r, events } = await start(store, 20);
+    assert.equal(r.epoch, '');
+    // The first write lands while the check is in flight; its notification reaches the copy before the reply.
+    const check = store.check.bind(store);
+    let first = true;
+    store.check = async (seq) => {
+      if (!first) return check(seq);
+      first = false;
+      const n = store.set('a', { v: 1 });
+      const reply = await check(seq);
+      store.deliver(n);
+      return reply;
+    };
+    await until(() => (store.calls.check ?? 0) >= 4, 'four checks');
+    assert.equal(store.calls.catchUp ?? 0, 0, 'no catch-up: the copy took the new epoch from the write itself');
+    assert.equal(r.stats().resyncs, 0);
+    assert.equal(r.epoch, store.epoch);
+    assert.deepEqual(events, [{ type: 'set', key: 'a', data: { v: 1 } }]);
   });
 
   it('a catch-up that fails is retried with backoff up to syncInterval, without spinning, and waits for ready', async () => {
