@@ -211,7 +211,8 @@ export interface StoredItem {
   data: Record<string, unknown>;
   seq: number;
   rev: number;
-  deadline: number;
+  /** Absent for none (a decoded item is kept as a copy's entry: one field less per item held). */
+  deadline?: number;
 }
 
 /**
@@ -276,7 +277,7 @@ function decodeWrittenBytes(bytes: Buffer): StoredItem | undefined {
     return undefined;
   }
   if (!isDictionary(data)) return undefined;
-  return { data, seq, rev, deadline };
+  return deadline > 0 ? { data, seq, rev, deadline } : { data, seq, rev };
 }
 
 function startsWithBytes(bytes: Buffer, at: number, tag: string): boolean {
@@ -327,7 +328,7 @@ function decodeWritten(text: string): StoredItem | undefined {
     return undefined; // e.g. more members after `v`: the whole string is read as JSON instead
   }
   if (!isDictionary(data)) return undefined;
-  return { data, seq, rev, deadline };
+  return deadline > 0 ? { data, seq, rev, deadline } : { data, seq, rev };
 }
 
 /**

@@ -56,8 +56,11 @@ interface Entry {
   seq: number;
   /** Its revision: the stamp of the write that stored it. */
   rev: number;
-  /** When the item expires (ms since epoch, Redis's clock), 0 for never. */
-  deadline: number;
+  /**
+   * When the item expires (ms since epoch, Redis's clock); 0 or absent for never (an item without one has no such
+   * field: 8 bytes less per item held).
+   */
+  deadline?: number;
 }
 
 /** An event held back while a write of several changes is applied (type, key, data, revision). */
@@ -237,7 +240,7 @@ export class Replica {
   /** The item's revision and deadline (ms since epoch, Redis's clock; 0 for none), or undefined. */
   entry(key: string): { data: Record<string, unknown>; revision: number; deadline: number } | undefined {
     const e = this.#items.get(key);
-    return e && { data: e.data, revision: e.rev, deadline: e.deadline };
+    return e && { data: e.data, revision: e.rev, deadline: e.deadline ?? 0 };
   }
   has(key: string): boolean {
     return this.#items.has(key);
@@ -424,11 +427,11 @@ export class Replica {
     held: Entry | undefined,
     fresh?: Entry,
   ): void {
-    const hadDeadline = held !== undefined && held.deadline > 0;
+    const hadDeadline = held?.deadline !== undefined && held.deadline > 0;
     if (held && sameJson(held.data, data)) {
       held.seq = seq;
       held.rev = rev;
-      held.deadline = deadline;
+      if (deadline > 0 || hadDeadline) held.deadline = deadline;
     } else if (held && !hadDeadline && deadline === 0) {
       // Updated in place: no new entry nor map write per change. An entry with a deadline is replaced instead, so
       // an expiry in progress (#expire) sees that it changed meanwhile.
@@ -438,7 +441,7 @@ export class Replica {
       this.#emit('set', key, data, rev);
     } else {
       // `fresh`: an entry with these values the caller made anyway (a decoded item), kept rather than copied.
-      this.#items.set(key, fresh ?? { data, seq, rev, deadline });
+      this.#items.set(key, fresh ?? (deadline > 0 ? { data, seq, rev, deadline } : { data, seq, rev }));
       this.#emit('set', key, data, rev);
     }
     // Only an item with a deadline is in the heap: an item without one, before and after, costs nothing here.
@@ -517,7 +520,7 @@ export class Replica {
           continue;
         }
         if (revision != null && revision === held.seq) {
-          this.#heap.set(key, Math.max(held.deadline, this.#redisNow() + 1)); // not yet expired on Redis's clock
+          this.#heap.set(key, Math.max(held.deadline ?? 0, this.#redisNow() + 1)); // not yet expired on Redis's clock
           continue;
         }
         this.#remove(key, 'expire', held);
@@ -639,7 +642,8 @@ export class Replica {
           const held = this.#items.get(key);
           if (stored === null) {
             if (held) {
-              const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
+              const expired =
+                held.deadline !== undefined && held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
               this.#remove(key, expired ? 'expire' : 'delete', held);
             }
             continue;
@@ -655,11 +659,11 @@ export class Replica {
             continue;
           }
           if (held && held.seq >= item.seq) continue;
-          if (item.deadline > 0 && item.deadline <= now) {
+          if (item.deadline !== undefined && item.deadline > 0 && item.deadline <= now) {
             if (held) this.#remove(key, 'expire', held);
             continue;
           }
-          this.#put(key, item.data, item.seq, item.rev, item.deadline, held);
+          this.#put(key, item.data, item.seq, item.rev, item.deadline ?? 0, held);
         }
       });
       if (this.#ended) return productive;
@@ -808,13 +812,13 @@ export class Replica {
         }
         const key = decodeItemKey(member);
         if (key === undefined || item.seq === 0) continue;
-        if (item.deadline > 0 && item.deadline <= now) continue;
+        if (item.deadline !== undefined && item.deadline > 0 && item.deadline <= now) continue;
         seen?.add(key);
         // Written after the head was read: its notification (buffered, applied after the load with the rest of its
         // write) or the catch-up it leads to brings it, so a batch is never half-applied by a re-sync.
         if (seen && item.seq > head.seq) continue;
         if (staged) staged.push([key, item]);
-        else this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key), item);
+        else this.#put(key, item.data, item.seq, item.rev, item.deadline ?? 0, this.#items.get(key), item);
       }
     }
     if (this.#ended) return;
@@ -822,13 +826,13 @@ export class Replica {
     // a reader calling get() between two windows must not see half of a batch (its events are held meanwhile).
     for (let i = 0; i < (staged ? staged.length : 0); i++) {
       const [key, item] = staged![i]!;
-      this.#put(key, item.data, item.seq, item.rev, item.deadline, this.#items.get(key), item);
+      this.#put(key, item.data, item.seq, item.rev, item.deadline ?? 0, this.#items.get(key), item);
     }
     const now = this.#redisNow();
     for (const [key, held] of seen ? [...this.#items] : []) {
       if (this.#ended) return;
       if (seen!.has(key)) continue;
-      const expired = held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
+      const expired = held.deadline !== undefined && held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
       this.#remove(key, expired ? 'expire' : 'delete', held);
     }
     this.#seq = head.seq;

@@ -158,7 +158,8 @@ describe('codec (no server)', () => {
           const [seq, rev] = [seqBelow + 1, revBelow + 1];
           // The write script concatenates the numbers and the payload exactly like this.
           const text = `{"s":${seq},"r":${rev},"d":${deadline},"v":${encodeItem(data, 'k')}}`;
-          assert.deepEqual(decodeStored(text), { data, seq, rev, deadline });
+          // An item without a deadline has no `deadline` field (it is kept as the copy's entry: 8 bytes less each).
+          assert.deepEqual(decodeStored(text), deadline > 0 ? { data, seq, rev, deadline } : { data, seq, rev });
         }),
       );
       // Stamps are ~1.8e15: exact as JSON numbers.
@@ -176,7 +177,7 @@ describe('codec (no server)', () => {
         if (![seq, rev, deadline].every(Number.isSafeInteger)) throw new Error('not an item');
         const v = JSON.parse(text.slice(m[0].length, -1)) as unknown;
         if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-        return { data: v, seq, rev, deadline };
+        return deadline > 0 ? { data: v, seq, rev, deadline } : { data: v, seq, rev };
       };
       const outcome = (f: () => unknown) => {
         try {
