@@ -267,8 +267,10 @@ export function buildRunnerPack<M extends Record<string, AnyMachine>>(name: stri
       const copy = skippable && !configured ? checkedCopy(args[0], inputSet, required, objectDefaults) : undefined;
       const target = copy ? unchecked : original;
       if (copy) args[0] = copy;
-      if (args.length > 1) return target.apply(this, args as [unknown, unknown]); // m(argins, cb): runs at once
-      const deferred = target.apply(this, args as [unknown]) as ParleyDeferred;
+      // m(argins, cb): runs at once. m(argins, undefined) (a wrapper passing on an optional callback) is the
+      // deferred form, guarded like m(argins).
+      if (args.length > 1 && args[1] !== undefined) return target.apply(this, args as [unknown, unknown]);
+      const deferred = target.apply(this, [args[0]] as [unknown]) as ParleyDeferred;
       deferred.toPromise = nativeToPromise;
       if (deferred.switch !== plainSwitch) {
         plainSwitch = deferred.switch;

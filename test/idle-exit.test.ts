@@ -74,4 +74,45 @@ describe('idle connections and process exit', function () {
       assert.equal(r.exitedAlone, false, `the process exited (it must stay alive):\n${body}`);
     }
   });
+
+  it('released (or its manager destroyed) in the turn its hung call was cut: no socket of the reset lives on', async () => {
+    // The cut resets the connection: node-redis's destroy(), then connect() at once. A release in the same turn (a
+    // Sails callback releasing its leased connection on the error) found no socket to close (still connecting):
+    // once connected it ran its handshake on the released client and kept the process alive for good.
+    const hung = await RedisServer.start();
+    try {
+      for (const release of [
+        'await Pack.promises.releaseConnection({ connection })',
+        'await Pack.promises.destroyManager({ manager })',
+      ]) {
+        const body = `
+          const { manager } = await Pack.promises.createManager({ connectionString: URL_, meta: { commandTimeout: 300 } });
+          const { connection } = await Pack.promises.getConnection({ manager });
+          console.log('STOP');
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const e = await Pack.promises.getCachedValue({ connection, key: 'a' }).then(() => undefined, (err) => err);
+          ${release};
+          console.log('CUT ' + (e && e.raw && e.raw.error && e.raw.error.code));
+          await new Promise((resolve) => setTimeout(resolve, 500));`;
+        let stopped = false;
+        const { out, killed } = await runChild(body, hung.url, {
+          waitMs: 5000,
+          onOutput: (o) => {
+            if (!stopped && o.includes('STOP')) {
+              stopped = true;
+              hung.signal('SIGSTOP');
+            }
+            if (o.includes('CUT')) hung.signal('SIGCONT'); // the server answers again: the socket would connect
+          },
+        });
+        hung.signal('SIGCONT');
+        assert.match(out, /CUT E_REDIS_NO_REPLY/, out);
+        assert.ok(out.includes('DONE'), out);
+        assert.equal(killed, false, `the process did not exit by itself after: ${release}`);
+      }
+    } finally {
+      hung.signal('SIGCONT');
+      await hung.stop();
+    }
+  });
 });

@@ -86,6 +86,23 @@ describe('runner-face traps', () => {
     assert.equal(Pack.createConnectionUrl({ port: 6390 }).now(), 'redis://127.0.0.1:6390');
   });
 
+  it('m(argins, undefined) (an optional callback passed on) is the guarded deferred form', async () => {
+    const withCb = Pack as unknown as Record<
+      string,
+      (argins: unknown, cb: undefined) => { switch(h: unknown): void; now(): unknown } & PromiseLike<unknown>
+    >;
+    assert.throws(
+      () => withCb.getCachedValue!({ connection, key: 'trap:none' }, undefined).switch({ success: () => undefined }),
+      (err: Coded) => err.code === 'E_MISSING_ERROR_HANDLER',
+    );
+    assert.throws(
+      () => withCb.getConnection!({ manager }, undefined).now(),
+      (err: Coded) => err.code === 'E_NOT_SYNCHRONOUS',
+    );
+    await Pack.promises.cacheValue({ connection, key: 'trap:undefcb', value: 3 });
+    assert.deepEqual(await withCb.getCachedValue!({ connection, key: 'trap:undefcb' }, undefined), { value: 3 });
+  });
+
   it('getCachedValue<T> gives the value the type the caller expects, on both faces', async () => {
     await Pack.promises.cacheValue({ connection, key: 'trap:typed', value: { name: 'Ada' } });
     const a = await Pack.getCachedValue<{ name: string }>({ connection, key: 'trap:typed' });

@@ -114,7 +114,19 @@ export function releaseConnection(value: unknown): boolean {
   state.released = true;
   state.manager.connections.delete(value as RedisClient | LegacyClient);
   state.watch.stop();
-  void Promise.resolve(state.client.destroy()).catch(() => undefined);
+  const client = state.client;
+  void Promise.resolve(client.destroy()).catch(() => undefined);
+  // node-redis's destroy() cannot reach a socket that is still connecting (a reconnect under way, such as the reset
+  // of a hung connection in this very turn): once connected, that socket ran its handshake on the closed client
+  // and kept the process alive for good. Close the client again when it connects.
+  if (state.kind === 'single')
+    client.once('connect', () => {
+      try {
+        void Promise.resolve(client.destroy()).catch(() => undefined);
+      } catch {
+        // already closed
+      }
+    });
   return true;
 }
 
