@@ -71,9 +71,17 @@ export function decodeValue(text: string, key: string): unknown {
   }
 }
 
-/** `ttl`: absent, or a positive whole number of seconds. */
+/**
+ * The longest `ttl` (seconds) taken: Redis refuses an expiry whose milliseconds overflow, with an error naming no
+ * input; about 285,000 years, so whole milliseconds stay exact in a double.
+ */
+export const MAX_TTL_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1000);
+
+/** `ttl`: absent, or a positive whole number of seconds, at most `MAX_TTL_SECONDS`. */
 export function toTtl(ttl: unknown): number | undefined {
   if (ttl === undefined || ttl === null) return undefined;
-  if (typeof ttl === 'number' && Number.isInteger(ttl) && ttl > 0) return ttl;
+  if (typeof ttl === 'number' && Number.isInteger(ttl) && ttl > 0 && ttl <= MAX_TTL_SECONDS) return ttl;
+  if (typeof ttl === 'number' && Number.isInteger(ttl) && ttl > MAX_TTL_SECONDS)
+    throw invalidInput(`\`ttl\` must be at most ${MAX_TTL_SECONDS} seconds (got ${describeValue(ttl)}).`);
   throw invalidInput(`\`ttl\` must be a positive whole number of seconds (got ${describeValue(ttl)}).`);
 }

@@ -8,7 +8,7 @@ import { ErrorCodes } from '../../lib/errors';
 import { buildClientOptions, connectionStringProblem, describeValue, isDictionary } from '../../lib/options';
 import { redact, Secrets } from '../../lib/secrets';
 import { topologyOf } from '../../lib/topology';
-import { decodeValue, encodeValue, toKey, toTtl } from '../../lib/values';
+import { decodeValue, encodeValue, MAX_TTL_SECONDS, toKey, toTtl } from '../../lib/values';
 
 function refuses(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (err: Error & { code?: string }) => {
@@ -141,6 +141,9 @@ describe('cache keys, values and TTLs (no server)', () => {
     assert.equal(toTtl(null), undefined);
     assert.equal(toTtl(30), 30);
     for (const bad of [0, -1, 1.5, '30', Infinity]) refuses(() => toTtl(bad), /`ttl` must be a positive whole number/);
+    // Past what Redis takes (its milliseconds overflow): refused naming ttl, not Redis's own error.
+    assert.equal(toTtl(MAX_TTL_SECONDS), MAX_TTL_SECONDS);
+    for (const big of [MAX_TTL_SECONDS + 1, 1e16, 1e20]) refuses(() => toTtl(big), /`ttl` must be at most \d+ seconds/);
   });
 });
 
