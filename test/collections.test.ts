@@ -144,6 +144,27 @@ describe('replicated collections (memis facade)', () => {
     assert.equal(Number(await raw.pTTL('memis:{db6/c}:i:k')), -1);
   });
 
+  it('an item loaded without a TTL, then set again unchanged with one, gets the deadline and expires', async () => {
+    // A copy's entry of an item without a TTL has no deadline field: the unchanged re-set with a TTL adds it.
+    const pub = client().database('db6b').collection('c');
+    await pub.set('k', { v: 1 });
+    const sub = client().database('db6b').collection('c');
+    const log = record(sub);
+    await sub.subscribe();
+    assert.equal(sub.entry('k')?.expiresAt, null);
+    await pub.set('k', { v: 1 }, 0.3);
+    await until(() => typeof sub.entry('k')?.expiresAt === 'number', 'the deadline');
+    await until(() => log.some((e) => e.type === 'expire'), 'expire');
+    assert.deepEqual(
+      log.map((e) => [e.type, e.data]),
+      [
+        ['set', { v: 1 }],
+        ['expire', { v: 1 }],
+      ],
+    );
+    assert.equal(sub.get('k'), undefined);
+  });
+
   it('multi registers one listener for several events', async () => {
     const pub = client().database('db7').collection('c');
     const sub = client().database('db7').collection('c');
