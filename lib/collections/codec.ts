@@ -382,6 +382,8 @@ export interface Change {
   deadline: number;
   /** The new contents (`s` only). */
   data?: Record<string, unknown>;
+  /** The new contents as the JSON text they were parsed from (`s` from a notification only). */
+  json?: string;
 }
 
 /**
@@ -499,15 +501,16 @@ export function parseNotification(message: unknown): Notification | string {
       if (end !== dlEnd + 1 || deadline !== 0) return 'bad delete';
       changes.push({ op: 'd', key, deadline: 0 });
     } else {
+      const json = message.slice(dlEnd + 1, end);
       let data: unknown;
       try {
-        data = JSON.parse(message.slice(dlEnd + 1, end));
+        data = JSON.parse(json);
       } catch {
         return 'payload is not JSON';
       }
       // What JSON.parse returns is a plain object, an array or a primitive: only the first is an item.
       if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'payload is not an object';
-      changes.push({ op: 's', key, deadline, data: data as Record<string, unknown> });
+      changes.push({ op: 's', key, deadline, data: data as Record<string, unknown>, json });
     }
     if (last) break;
     at = end + 1;

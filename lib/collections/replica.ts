@@ -33,6 +33,7 @@ import {
   parseNotification,
   sameJson,
   type Notification,
+  type StoredItem,
   type StoredValue,
 } from './codec';
 import { ExpiryHeap, timerDelay } from './expiry-heap';
@@ -51,7 +52,12 @@ export type TroubleHandler = (err: Error) => void;
 export type TroubleFactory = (kind: 'rejected' | 'catchUp' | 'diverged', message: string, cause?: unknown) => Error;
 
 interface Entry {
-  data: Record<string, unknown>;
+  /**
+   * The item, or the JSON text it was written as (a notification's payload, already checked to be a JSON object):
+   * parsed only when read (get, entry, an event that hands it out), so an update nobody reads costs no object tree
+   * kept, and an update is compared with the one held by its text.
+   */
+  data: Record<string, unknown> | string;
   /** The sequence number of the write that stored it (orders the copy's changes within an epoch). */
   seq: number;
   /** Its revision: the stamp of the write that stored it. */
@@ -112,9 +118,18 @@ export interface ReplicaStats {
   lastSyncAt: number;
 }
 
+/** The sum of a text's UTF-16 code units (the same characters in another order have the same sum). */
+function codeSum(text: string): number {
+  let sum = 0;
+  for (let i = 0; i < text.length; i++) sum += text.charCodeAt(i);
+  return sum;
+}
+
 /** The live copy of one collection. Made by the subscribeCollection machine. */
 export class Replica {
   readonly #items = new Map<string, Entry>();
+  /** Items parsed from their text because someone read them (see #read). */
+  readonly #readItems = new WeakSet<Record<string, unknown>>();
   readonly #heap = new ExpiryHeap();
   #seq = 0;
   #epoch = '';
@@ -235,12 +250,13 @@ export class Replica {
     return { items: this.#items.size, revision: Number(this.#t) || 0, ...this.#stats };
   }
   get(key: string): Record<string, unknown> | undefined {
-    return this.#items.get(key)?.data;
+    const e = this.#items.get(key);
+    return e && this.#read(e);
   }
   /** The item's revision and deadline (ms since epoch, Redis's clock; 0 for none), or undefined. */
   entry(key: string): { data: Record<string, unknown>; revision: number; deadline: number } | undefined {
     const e = this.#items.get(key);
-    return e && { data: e.data, revision: e.rev, deadline: e.deadline ?? 0 };
+    return e && { data: this.#read(e), revision: e.rev, deadline: e.deadline ?? 0 };
   }
   has(key: string): boolean {
     return this.#items.has(key);
@@ -313,7 +329,7 @@ export class Replica {
     } else if (c.deadline > 0 && c.deadline <= this.#redisNow()) {
       if (held) this.#remove(c.key, 'expire', held); // written already expired (a delayed message)
     } else {
-      this.#put(c.key, c.data!, seq, rev, c.deadline, held);
+      this.#put(c.key, c.data!, seq, rev, c.deadline, held, undefined, c.json);
     }
   }
 
@@ -426,22 +442,24 @@ export class Replica {
     deadline: number,
     held: Entry | undefined,
     fresh?: Entry,
+    json?: string,
   ): void {
     const hadDeadline = held?.deadline !== undefined && held.deadline > 0;
-    if (held && sameJson(held.data, data)) {
+    if (held && this.#same(held, data, json)) {
       held.seq = seq;
       held.rev = rev;
       if (deadline > 0 || hadDeadline) held.deadline = deadline;
     } else if (held && !hadDeadline && deadline === 0) {
       // Updated in place: no new entry nor map write per change. An entry with a deadline is replaced instead, so
       // an expiry in progress (#expire) sees that it changed meanwhile.
-      held.data = data;
+      held.data = this.#keep(held, data, json);
       held.seq = seq;
       held.rev = rev;
       this.#emit('set', key, data, rev);
     } else {
       // `fresh`: an entry with these values the caller made anyway (a decoded item), kept rather than copied.
-      this.#items.set(key, fresh ?? (deadline > 0 ? { data, seq, rev, deadline } : { data, seq, rev }));
+      const kept = this.#keep(held, data, json);
+      this.#items.set(key, fresh ?? (deadline > 0 ? { data: kept, seq, rev, deadline } : { data: kept, seq, rev }));
       this.#emit('set', key, data, rev);
     }
     // Only an item with a deadline is in the heap: an item without one, before and after, costs nothing here.
@@ -454,7 +472,48 @@ export class Replica {
   #remove(key: string, type: 'delete' | 'expire', held: Entry): void {
     this.#items.delete(key);
     this.#heap.delete(key);
-    this.#emit(type, key, held.data, held.rev);
+    this.#emit(type, key, this.#read(held), held.rev);
+  }
+
+  /**
+   * An entry's item, parsed (once: the entry keeps it) when it is still JSON text. An item parsed here is one
+   * someone reads: its next writes are kept as objects (`#readItems`), so it is not parsed twice per write.
+   */
+  #read(e: Entry): Record<string, unknown> {
+    const data = e.data;
+    if (typeof data !== 'string') return data;
+    const parsed = JSON.parse(data) as Record<string, unknown>;
+    this.#readItems.add(parsed);
+    return (e.data = parsed);
+  }
+
+  /** What an entry keeps of a write: its text, unless the item held is one that is read (see #read). */
+  #keep(
+    held: Entry | undefined,
+    data: Record<string, unknown>,
+    json: string | undefined,
+  ): Record<string, unknown> | string {
+    if (json === undefined) return data;
+    if (held === undefined || typeof held.data === 'string' || !this.#readItems.has(held.data)) return json;
+    this.#readItems.add(data);
+    return data;
+  }
+
+  /**
+   * Whether a write's contents (`data`, parsed from `json` when given) equal the held item's. Both texts are what
+   * encodeItem wrote (no spaces, each value in JSON.stringify's one spelling), so two spellings of the same item
+   * differ at most in their fields' order: the same characters, in another order. Equal texts are the same item;
+   * texts that are not the same characters (another length, another sum of code units) are not; only the rest
+   * (rare: an item written again with its fields reordered) is compared as objects, as sameJson did for every write.
+   */
+  #same(held: Entry, data: Record<string, unknown>, json: string | undefined): boolean {
+    const h = held.data;
+    if (typeof h !== 'string') return sameJson(h, data);
+    if (json !== undefined) {
+      if (h === json) return true;
+      if (h.length !== json.length || codeSum(h) !== codeSum(json)) return false;
+    }
+    return sameJson(JSON.parse(h), data);
   }
 
   #redisNow(): number {
@@ -757,7 +816,7 @@ export class Replica {
     const members = head.members;
     const gone: string[] = [];
     // A copy loaded before (`seen`): the items read, applied together at the end (a first load applies as it reads).
-    const staged: Array<[string, Entry]> | undefined = seen ? [] : undefined;
+    const staged: Array<[string, StoredItem]> | undefined = seen ? [] : undefined;
     // Windows are requested SNAPSHOT_AHEAD ahead of the one being decoded, so Redis and the network work while we
     // parse (one window ahead left Redis's side idle for a third of a 100k load). A window's reply waits whole in
     // Redis's output buffer: windows are sized by bytes (SNAPSHOT_WINDOW_BYTES, from the items read so far), the

@@ -90,7 +90,7 @@ function referenceParse(message: string): unknown {
       return undefined;
     }
     if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
-    changes.push({ op, key, deadline: Number(dl), data });
+    changes.push({ op, key, deadline: Number(dl), data, json: payload });
   }
   return { seq: Number(seq), epoch, t, pt, rev: Number(t), changes };
 }
@@ -325,7 +325,7 @@ describe('codec (no server)', () => {
         t: '1001',
         pt: '1000',
         rev: 1001,
-        changes: [{ op: 's', key: 'a b/c', deadline: 1500, data: { t: 'x\ny' } }],
+        changes: [{ op: 's', key: 'a b/c', deadline: 1500, data: { t: 'x\ny' }, json: '{"t":"x\\ny"}' }],
       });
       const d = parseNotification(note([7, 'e', 2, 1, 'd', 'k', 0, '']));
       assert.equal(typeof d === 'object' && d.changes[0]!.op, 'd');

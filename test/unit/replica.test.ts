@@ -331,6 +331,39 @@ describe('replica sequencing (fake store, no server)', () => {
     await until(() => events.some((e) => e.type === 'expire'), 'the expire');
   });
 
+  it('an item held as its JSON text: set only when the contents changed (fields reordered: no event), read parsed', async () => {
+    const store = new FakeStore();
+    const { r, events } = await start(store, 10_000);
+    store.deliver(store.set('a', { x: 12, y: 'p' }));
+    store.deliver(store.set('a', { x: 12, y: 'p' })); // the same text
+    store.deliver(store.set('a', { y: 'p', x: 12 })); // the same contents, fields in another order
+    store.deliver(store.set('a', { x: 21, y: 'p' })); // another value of the same length and characters
+    store.deliver(store.set('a', { x: 21, y: 'pp' }));
+    assert.deepEqual(
+      events.map((e) => JSON.stringify(e.data)),
+      ['{"x":12,"y":"p"}', '{"x":21,"y":"p"}', '{"x":21,"y":"pp"}'],
+    );
+    // Read: parsed once, the same object on every read; a write after that is compared with the object.
+    const read = r.get('a');
+    assert.deepEqual(read, { x: 21, y: 'pp' });
+    assert.equal(r.get('a'), read);
+    assert.equal(r.entry('a')?.data, read);
+    store.deliver(store.set('a', { y: 'pp', x: 21 }));
+    assert.equal(events.length, 3, 'reordered fields of a read item: no event');
+    assert.equal(r.get('a'), read, 'and the object read is kept');
+    store.deliver(store.set('a', { x: 1 }));
+    assert.deepEqual(r.get('a'), { x: 1 });
+    assert.equal(events[3]!.data, r.get('a'), 'an item that is read keeps the object its event handed out');
+    // A listener that changes the data it got does not change an item nobody read (held as text).
+    store.deliver(store.set('b', { n: 1 }));
+    (events[4]!.data as Record<string, unknown>).n = 2;
+    assert.deepEqual(r.get('b'), { n: 1 });
+    // Delete and expire hand out the last copy held, parsed.
+    store.deliver(store.set('c', { n: 3 }));
+    store.deliver(store.del('c'));
+    assert.deepEqual(events[events.length - 1], { type: 'delete', key: 'c', data: { n: 3 } });
+  });
+
   it('nothing is announced after end()', async () => {
     const store = new FakeStore();
     const { r, events } = await start(store, 20);
