@@ -118,6 +118,11 @@ export interface ReplicaStats {
   lastSyncAt: number;
 }
 
+/** Whether an item's deadline (absent or 0: none) has passed at `at`. */
+function isDue(deadline: number | undefined, at: number): boolean {
+  return deadline !== undefined && deadline > 0 && deadline <= at;
+}
+
 /** The sum of a text's UTF-16 code units (the same characters in another order have the same sum). */
 function codeSum(text: string): number {
   let sum = 0;
@@ -444,7 +449,7 @@ export class Replica {
     fresh?: Entry,
     json?: string,
   ): void {
-    const hadDeadline = held?.deadline !== undefined && held.deadline > 0;
+    const hadDeadline = (held?.deadline ?? 0) > 0;
     if (held && this.#same(held, data, json)) {
       held.seq = seq;
       held.rev = rev;
@@ -701,8 +706,7 @@ export class Replica {
           const held = this.#items.get(key);
           if (stored === null) {
             if (held) {
-              const expired =
-                held.deadline !== undefined && held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
+              const expired = isDue(held.deadline, now + EXPIRY_SLACK_MS);
               this.#remove(key, expired ? 'expire' : 'delete', held);
             }
             continue;
@@ -718,7 +722,7 @@ export class Replica {
             continue;
           }
           if (held && held.seq >= item.seq) continue;
-          if (item.deadline !== undefined && item.deadline > 0 && item.deadline <= now) {
+          if (isDue(item.deadline, now)) {
             if (held) this.#remove(key, 'expire', held);
             continue;
           }
@@ -871,7 +875,7 @@ export class Replica {
         }
         const key = decodeItemKey(member);
         if (key === undefined || item.seq === 0) continue;
-        if (item.deadline !== undefined && item.deadline > 0 && item.deadline <= now) continue;
+        if (isDue(item.deadline, now)) continue;
         seen?.add(key);
         // Written after the head was read: its notification (buffered, applied after the load with the rest of its
         // write) or the catch-up it leads to brings it, so a batch is never half-applied by a re-sync.
@@ -883,15 +887,14 @@ export class Replica {
     if (this.#ended) return;
     // A resync of a copy that was loaded before changes what readers see in one step, once every window is read:
     // a reader calling get() between two windows must not see half of a batch (its events are held meanwhile).
-    for (let i = 0; i < (staged ? staged.length : 0); i++) {
-      const [key, item] = staged![i]!;
+    for (const [key, item] of staged ?? []) {
       this.#put(key, item.data, item.seq, item.rev, item.deadline ?? 0, this.#items.get(key), item);
     }
     const now = this.#redisNow();
     for (const [key, held] of seen ? [...this.#items] : []) {
       if (this.#ended) return;
       if (seen!.has(key)) continue;
-      const expired = held.deadline !== undefined && held.deadline > 0 && held.deadline <= now + EXPIRY_SLACK_MS;
+      const expired = isDue(held.deadline, now + EXPIRY_SLACK_MS);
       this.#remove(key, expired ? 'expire' : 'delete', held);
     }
     this.#seq = head.seq;
@@ -930,9 +933,9 @@ export class Replica {
       this.#checkSentAt = 0;
       if (this.#syncing || this.#ended) return;
       this.#clock(c.clock, sentAt);
-      if (epoch === '' && c.epoch !== '' && c.epoch === this.#epoch) {
-        // Sent before the collection existed; its first write reached the copy meanwhile (the copy took that epoch
-        // from the write's own notification): nothing to resync, the next check compares like with like.
+      if (c.epoch !== epoch && c.epoch === this.#epoch) {
+        // The copy moved to the reply's epoch while the check was in flight (the first write of a collection that
+        // did not exist, taken from its own notification): nothing to resync, the next check compares like with like.
         return;
       }
       if (c.epoch !== epoch || c.seq < seq) {

@@ -120,13 +120,13 @@ export function releaseConnection(value: unknown): boolean {
   // of a hung connection in this very turn): once connected, that socket ran its handshake on the closed client
   // and kept the process alive for good. Close the client again when it connects.
   if (state.kind === 'single')
-    client.once('connect', () => {
-      try {
-        void Promise.resolve(client.destroy()).catch(() => undefined);
-      } catch {
-        // already closed
-      }
-    });
+    client.once(
+      'connect',
+      () =>
+        void Promise.resolve()
+          .then(() => client.destroy())
+          .catch(() => undefined),
+    );
   return true;
 }
 
