@@ -553,11 +553,13 @@ export class Replica {
     this.#expiryTimer = undefined;
     if (this.#ended || this.#expiring) return;
     const now = this.#redisNow();
-    const due: Array<[string, Entry]> = [];
+    // Each with the write it held when it fell due: a write of the same contents updates the entry in place
+    // (same object), so the entry alone cannot tell that it changed while Redis was asked.
+    const due: Array<[string, Entry, number]> = [];
     while (due.length < EXPIRY_BATCH && this.#heap.size > 0 && this.#heap.peek()! <= now) {
       const [, key] = this.#heap.pop()!;
       const held = this.#items.get(key);
-      if (held) due.push([key, held]);
+      if (held) due.push([key, held, held.seq]);
     }
     if (due.length > 0) {
       let revisions: Array<number | null> | undefined;
@@ -576,15 +578,17 @@ export class Replica {
       }
       let newer = false;
       for (let i = 0; i < due.length; i++) {
-        const [key, held] = due[i]!;
-        if (this.#items.get(key) !== held || this.#heap.get(key) !== undefined) continue; // changed meanwhile
+        const [key, held, seq] = due[i]!;
+        // Changed meanwhile (a write applied while Redis was asked re-armed or cleared the deadline itself).
+        if (this.#items.get(key) !== held || held.seq !== seq || this.#heap.get(key) !== undefined) continue;
         const revision = revisions?.[i];
         if (revision != null && revision > held.seq) {
           newer = true; // a newer write is on its way: no `expire` for an item that lives on
           continue;
         }
         if (revision != null && revision === held.seq) {
-          this.#heap.set(key, Math.max(held.deadline ?? 0, this.#redisNow() + 1)); // not yet expired on Redis's clock
+          // Not yet expired on Redis's clock: due again in a moment (only an item that has a deadline).
+          if ((held.deadline ?? 0) > 0) this.#heap.set(key, Math.max(held.deadline!, this.#redisNow() + 1));
           continue;
         }
         this.#remove(key, 'expire', held);

@@ -322,6 +322,41 @@ describe('replica sequencing (fake store, no server)', () => {
     );
   });
 
+  for (const replyAfterWrite of [false, true]) {
+    it(`an item set again with the same contents and no TTL while its expiry is checked lives on, and the check stops (reply ${replyAfterWrite ? 'after' : 'before'} the write)`, async () => {
+      const store = new FakeStore();
+      const { r, events } = await start(store, 10_000);
+      store.deliver(store.set('k', { v: 1 }, 40));
+      const revisions = store.revisions.bind(store);
+      let renewed = false;
+      store.revisions = async (keys) => {
+        if (renewed) return revisions(keys);
+        renewed = true;
+        // The same contents written again without a TTL, just in time; its notification reaches the copy while
+        // Redis is being asked.
+        const n = store.set('k', { v: 1 });
+        if (replyAfterWrite) {
+          const reply = await revisions(keys);
+          store.deliver(n);
+          return reply;
+        }
+        store.deliver(n);
+        return { ...(await revisions(keys)), revisions: keys.map(() => 1) }; // what Redis said before the write
+      };
+      await until(() => renewed, 'the expiry check');
+      await new Promise((res) => setTimeout(res, 100));
+      const calls = store.calls.revisions ?? 0;
+      await new Promise((res) => setTimeout(res, 100));
+      assert.deepEqual(r.get('k'), { v: 1 }, 'still held');
+      assert.deepEqual(r.entry('k')?.deadline, 0);
+      assert.deepEqual(
+        events.map((e) => `${e.type}:${e.key}`),
+        ['set:k'],
+      );
+      assert.equal(store.calls.revisions ?? 0, calls, 'no more expiry checks for an item without a deadline');
+    });
+  }
+
   it('Redis clock ahead of ours: deadlines are taken on Redis clock', async () => {
     const store = new FakeStore();
     store.clockOffset = 3_600_000; // an hour ahead
