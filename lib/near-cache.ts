@@ -72,19 +72,38 @@ export function nearCacheOptions(meta: Record<string, unknown> | undefined): { m
   );
 }
 
-/** A read in flight on the tracking connection: stale once its key was invalidated (or everything flushed). */
-interface Token {
-  stale: boolean;
-}
+/** A read (or write) in flight on the tracking connection, which readers of its key may share. */
+type Flight = Promise<{ text: string | null; value?: unknown }>;
 
-interface Entry {
-  key: string;
+/** What a slot holds while it has no value (never read, invalidated, expired or evicted). */
+const EMPTY: unique symbol = Symbol('near-cache empty slot');
+
+/**
+ * One key's slot: its value (or EMPTY), and what keeps reads in flight honest. A slot stays in the store's Map when
+ * its value goes (an invalidation empties it in place), so the Map of a hot key set is not rewritten on every
+ * write; empty slots nobody reads are swept out in bulk (see `#sweep`).
+ */
+export interface Slot {
+  readonly key: string;
   value: unknown;
   /** performance.now() deadline, Infinity when the key has no expiry. */
   expiresAt: number;
-  /** Recency list: `older` towards the least recently used, `newer` towards the most recent. */
-  older: Entry | undefined;
-  newer: Entry | undefined;
+  /** Bumped by every invalidation of the key (and a flush): a read that began under an older one is stale. */
+  gen: number;
+  /** Reads (and writes) of the key in flight: a slot with any is never swept, so its invalidations reach it. */
+  pending: number;
+  /** The read or write in flight that readers of the key may share (NearCache), with its token. */
+  flight: Flight | undefined;
+  flightToken: Token | undefined;
+  /** Recency list of the slots holding values: `older` towards the least recently used, `newer` the most recent. */
+  older: Slot | undefined;
+  newer: Slot | undefined;
+}
+
+/** A read in flight: stale once its key was invalidated (or everything flushed) after it began. */
+export interface Token {
+  readonly slot: Slot;
+  readonly gen: number;
 }
 
 /** A deep copy of a JSON value (what getCachedValue decodes): primitives as they are, arrays and plain objects. */
@@ -110,34 +129,44 @@ export function copyJson(v: unknown): unknown {
  * The store and its bookkeeping, without the connection: what the race rules are about, testable on its own.
  */
 export class NearStore {
-  readonly #entries = new Map<string, Entry>();
-  // Least and most recently used: a hit relinks its entry at the newest end (four pointers), where deleting and
-  // re-inserting it in the Map (what keeps a Map in use order) costs two more hash operations and leaves holes
-  // the Map must compact: the largest share of a hit in a profile.
-  #oldest: Entry | undefined;
-  #newest: Entry | undefined;
-  /** Reads in flight, by key. */
-  readonly #inflight = new Map<string, Token[]>();
+  readonly #slots = new Map<string, Slot>();
+  // Least and most recently used slot holding a value: a hit relinks its slot at the newest end (four pointers),
+  // where deleting and re-inserting it in the Map (what keeps a Map in use order) costs two more hash operations
+  // and leaves holes the Map must compact: the largest share of a hit in a profile.
+  #oldest: Slot | undefined;
+  #newest: Slot | undefined;
+  /** Slots holding a value (at most maxEntries), and slots without one (swept beyond `#sweepAt`). */
+  #valued = 0;
+  #empty = 0;
+  #sweepAt: number;
   hits = 0;
   misses = 0;
   flushes = 0;
 
-  constructor(readonly maxEntries: number) {}
+  constructor(readonly maxEntries: number) {
+    this.#sweepAt = Math.max(maxEntries, 64);
+  }
 
+  /** The number of values held. */
   get size(): number {
-    return this.#entries.size;
+    return this.#valued;
+  }
+
+  /** The number of slots, with a value or without (bounded: see `#sweep`). */
+  get slots(): number {
+    return this.#slots.size;
   }
 
   /** A copy of the value held for `key`, or `MISS`. */
   get(key: string, now?: number): unknown {
-    const e = this.#entries.get(key);
-    if (e === undefined) {
+    const e = this.#slots.get(key);
+    if (e === undefined || e.value === EMPTY) {
       this.misses++;
       return MISS;
     }
     // The clock is read only for entries that expire (most have no TTL).
     if (e.expiresAt !== Infinity && (now ?? performance.now()) >= e.expiresAt) {
-      this.#drop(e);
+      this.#empty_(e);
       this.misses++;
       return MISS;
     }
@@ -149,13 +178,42 @@ export class NearStore {
     return copyJson(e.value);
   }
 
+  /** The slot of `key`, made if there is none (empty). */
+  slot(key: string): Slot {
+    let e = this.#slots.get(key);
+    if (e === undefined) {
+      // Swept before the new slot joins (it has no read yet: a sweep after would take it away from its caller).
+      if (++this.#empty > this.#sweepAt) this.#sweep();
+      e = {
+        key,
+        value: EMPTY,
+        expiresAt: Infinity,
+        gen: 0,
+        pending: 0,
+        flight: undefined,
+        flightToken: undefined,
+        older: undefined,
+        newer: undefined,
+      };
+      this.#slots.set(key, e);
+    }
+    return e;
+  }
+
   /** A read of `key` is about to be sent. */
   begin(key: string): Token {
-    const t: Token = { stale: false };
-    const list = this.#inflight.get(key);
-    if (list) list.push(t);
-    else this.#inflight.set(key, [t]);
-    return t;
+    return this.beginOn(this.slot(key));
+  }
+
+  /** A read of the slot's key is about to be sent. */
+  beginOn(slot: Slot): Token {
+    slot.pending++;
+    return { slot, gen: slot.gen };
+  }
+
+  /** The key was invalidated (or everything flushed) since the read of `token` began. */
+  stale(token: Token): boolean {
+    return token.slot.gen !== token.gen;
   }
 
   /**
@@ -163,7 +221,6 @@ export class NearStore {
    * Stored only if nothing invalidated the key since the read began.
    */
   complete(
-    key: string,
     token: Token,
     value: unknown,
     ttlMs: number | undefined,
@@ -171,25 +228,33 @@ export class NearStore {
     /** `value` is referenced by nobody else (freshly decoded and not handed out): stored without a copy. */
     owned = false,
   ): void {
-    this.#forget(key, token);
-    if (token.stale) return;
-    const expiresAt = ttlMs === undefined ? Infinity : sentAt + ttlMs;
-    const stored = owned ? value : copyJson(value);
-    const e = this.#entries.get(key);
-    if (e !== undefined) {
-      e.value = stored;
-      e.expiresAt = expiresAt;
-      this.#unlink(e);
-      this.#append(e);
+    const e = token.slot;
+    e.pending--;
+    if (e.gen !== token.gen) return;
+    const held = e.value !== EMPTY;
+    e.value = owned ? value : copyJson(value);
+    e.expiresAt = ttlMs === undefined ? Infinity : sentAt + ttlMs;
+    if (held) {
+      if (e !== this.#newest) {
+        this.#unlink(e);
+        this.#append(e);
+      }
       return;
     }
-    const fresh: Entry = { key, value: stored, expiresAt, older: undefined, newer: undefined };
-    this.#entries.set(key, fresh);
-    this.#append(fresh);
-    if (this.#entries.size > this.maxEntries) this.#drop(this.#oldest!);
+    // An empty slot gets a value: it joins the recency list (still in the Map: a flush since would have made the
+    // token stale).
+    this.#empty--;
+    this.#valued++;
+    this.#append(e);
+    if (this.#valued > this.maxEntries) this.#empty_(this.#oldest!);
   }
 
-  #unlink(e: Entry): void {
+  /** The read of `token` failed or answered nothing to keep. */
+  abandon(token: Token): void {
+    token.slot.pending--;
+  }
+
+  #unlink(e: Slot): void {
     if (e.older) e.older.newer = e.newer;
     else this.#oldest = e.newer;
     if (e.newer) e.newer.older = e.older;
@@ -197,49 +262,68 @@ export class NearStore {
     e.older = e.newer = undefined;
   }
 
-  #append(e: Entry): void {
+  #append(e: Slot): void {
     e.older = this.#newest;
     if (this.#newest) this.#newest.newer = e;
     else this.#oldest = e;
     this.#newest = e;
   }
 
-  #drop(e: Entry): void {
-    this.#entries.delete(e.key);
+  /** The slot's value goes (the slot stays, for reads in flight and the next value). */
+  #empty_(e: Slot): void {
+    if (e.value === EMPTY) return;
+    e.value = EMPTY;
     this.#unlink(e);
+    this.#valued--;
+    this.#empty++;
   }
 
-  /** The read of `token` failed or answered nothing to keep. */
-  abandon(key: string, token: Token): void {
-    this.#forget(key, token);
+  /**
+   * Too many empty slots: the ones without reads in flight leave the Map (their invalidations have nobody left
+   * to tell). The next sweep waits until there are twice as many empty slots as stay, so a sweep costs O(1) per
+   * slot emptied even when most empty slots are busy. Only `slot()` sweeps (the Map grows nowhere else), before
+   * it adds a slot: a caller holding a slot it has not begun a read on yet never finds it swept away.
+   */
+  #sweep(): void {
+    for (const e of this.#slots.values()) {
+      if (e.value === EMPTY && e.pending === 0) {
+        this.#slots.delete(e.key);
+        this.#empty--;
+      }
+    }
+    this.#sweepAt = Math.max(this.maxEntries, 64, 2 * this.#empty);
   }
 
-  #forget(key: string, token: Token): void {
-    const list = this.#inflight.get(key);
-    if (!list) return;
-    const i = list.indexOf(token);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.#inflight.delete(key);
-  }
-
-  /** `key` changed (or may have): drop it, and keep reads in flight from storing what they read. */
+  /** `key` changed (or may have): drop its value, and keep reads in flight from storing what they read. */
   invalidate(key: string): void {
-    const e = this.#entries.get(key);
-    if (e !== undefined) this.#drop(e);
-    const list = this.#inflight.get(key);
-    if (list) for (const t of list) t.stale = true;
+    const e = this.#slots.get(key);
+    if (e !== undefined) this.invalidateSlot(e);
+  }
+
+  /** As `invalidate`, for a slot in hand. */
+  invalidateSlot(e: Slot): void {
+    e.gen++;
+    this.#empty_(e);
   }
 
   /** Everything may have changed. */
   flush(): void {
-    this.#entries.clear();
+    // Every slot's reads in flight go stale; the slots leave the Map (a read completing on one finds it stale).
+    for (const e of this.#slots.values()) {
+      e.gen++;
+      e.value = EMPTY;
+      e.older = e.newer = undefined;
+    }
+    this.#slots.clear();
     this.#oldest = this.#newest = undefined;
-    for (const list of this.#inflight.values()) for (const t of list) t.stale = true;
+    this.#valued = this.#empty = 0;
+    this.#sweepAt = Math.max(this.maxEntries, 64);
     this.flushes++;
   }
 
   has(key: string): boolean {
-    return this.#entries.has(key);
+    const e = this.#slots.get(key);
+    return e !== undefined && e.value !== EMPTY;
   }
 }
 
@@ -260,8 +344,6 @@ const HEARTBEAT_MS = 1000;
  */
 const WRITE_SCRIPT = "redis.call('SET',KEYS[1],unpack(ARGV))redis.call('PTTL',KEYS[1])";
 
-type Flight = Promise<{ text: string | null; value?: unknown }>;
-
 /** A manager's near-cache: the store, plus the tracking connection that keeps it right. */
 export class NearCache {
   readonly store: NearStore;
@@ -274,8 +356,6 @@ export class NearCache {
   #pingPending = false;
   /** Bumped on every connect and loss: an answer to an older epoch's CLIENT TRACKING does not make it usable. */
   #epoch = 0;
-  /** Reads in flight on the tracking connection, by key (one at a time per key). */
-  readonly #flights = new Map<string, { token: Token; promise: Flight }>();
   /** This epoch's connection may run EVAL (probed on every connect; false until the probe answers). */
   #scripted = false;
   /** Settles once the tracking connection is first ready (or failed); for tests and `sync()`. */
@@ -402,33 +482,35 @@ export class NearCache {
   load(key: string, decode: (text: string) => unknown): Promise<{ text: string | null; value?: unknown }> {
     // One read per key at a time: a caller arriving while a read of its key is in flight, and nothing has
     // invalidated the key since that read was sent, shares it (with its own copy of the value).
-    const flight = this.#flights.get(key);
-    if (flight !== undefined && !flight.token.stale) {
-      return flight.promise.then((r) => (r.value === undefined ? r : { text: r.text, value: copyJson(r.value) }));
+    const slot = this.store.slot(key);
+    const flight = slot.flight;
+    if (flight !== undefined && !this.store.stale(slot.flightToken!)) {
+      return flight.then((r) => (r.value === undefined ? r : { text: r.text, value: copyJson(r.value) }));
     }
     const client = this.#client!;
-    const token = this.store.begin(key);
+    const token = this.store.beginOn(slot);
     const sentAt = performance.now();
     const get = client.sendCommand(['GET', key]) as Promise<string | null>;
     const pttl = client.sendCommand(['PTTL', key]) as Promise<number>;
     const promise = Promise.all([get, pttl]).then(
       ([text, ttl]) => {
-        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
+        if (slot.flightToken === token) slot.flight = slot.flightToken = undefined;
         if (text === null) {
-          this.store.abandon(key, token);
+          this.store.abandon(token);
           return { text };
         }
         const value = decode(text);
-        this.store.complete(key, token, value, ttl >= 0 ? ttl : undefined, sentAt);
+        this.store.complete(token, value, ttl >= 0 ? ttl : undefined, sentAt);
         return { text, value };
       },
       (err: unknown) => {
-        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
-        this.store.abandon(key, token);
+        if (slot.flightToken === token) slot.flight = slot.flightToken = undefined;
+        this.store.abandon(token);
         throw err;
       },
     );
-    this.#flights.set(key, { token, promise });
+    slot.flight = promise;
+    slot.flightToken = token;
     return promise;
   }
 
@@ -447,7 +529,8 @@ export class NearCache {
     decode: (text: string) => unknown,
   ): Promise<unknown> | undefined {
     if (!this.#usable) return undefined;
-    this.store.invalidate(key);
+    const slot = this.store.slot(key);
+    this.store.invalidateSlot(slot);
     const client = this.#client!;
     if (!this.#scripted) {
       const sent = client.sendCommand(ttl === undefined ? ['SET', key, text] : ['SET', key, text, 'EX', String(ttl)]);
@@ -455,7 +538,7 @@ export class NearCache {
       return sent;
     }
     // One command (WRITE_SCRIPT); readers of the key arriving meanwhile share it, as they share a read in flight.
-    const token = this.store.begin(key);
+    const token = this.store.beginOn(slot);
     const sentAt = ttl === undefined ? 0 : performance.now();
     const sent = client.sendCommand(
       ttl === undefined
@@ -464,19 +547,20 @@ export class NearCache {
     );
     const promise: Flight = sent.then(
       () => {
-        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
+        if (slot.flightToken === token) slot.flight = slot.flightToken = undefined;
         // Stored unless an invalidation of the key came first (then only handed to readers sharing this flight).
         const value = decode(text);
-        this.store.complete(key, token, value, ttl === undefined ? undefined : ttl * 1000, sentAt, true);
+        this.store.complete(token, value, ttl === undefined ? undefined : ttl * 1000, sentAt, true);
         return { text, value };
       },
       (err: unknown) => {
-        if (this.#flights.get(key)?.token === token) this.#flights.delete(key);
-        this.store.abandon(key, token);
+        if (slot.flightToken === token) slot.flight = slot.flightToken = undefined;
+        this.store.abandon(token);
         throw err;
       },
     );
-    this.#flights.set(key, { token, promise });
+    slot.flight = promise;
+    slot.flightToken = token;
     return promise;
   }
 

@@ -24,10 +24,10 @@ describe('near-cache store (no server)', () => {
     const s = new NearStore(10);
     const t = s.begin('k');
     s.invalidate('k');
-    s.complete('k', t, 'old', undefined, 0);
+    s.complete(t, 'old', undefined, 0);
     assert.equal(s.has('k'), false);
     const t2 = s.begin('k');
-    s.complete('k', t2, 'new', undefined, 0);
+    s.complete(t2, 'new', undefined, 0);
     assert.equal(s.get('k'), 'new');
   });
 
@@ -36,18 +36,18 @@ describe('near-cache store (no server)', () => {
     const a = s.begin('a');
     const b = s.begin('b');
     s.invalidate('other');
-    s.complete('b', b, 2, undefined, 0);
+    s.complete(b, 2, undefined, 0);
     s.flush();
-    s.complete('a', a, 1, undefined, 0);
+    s.complete(a, 1, undefined, 0);
     assert.equal(s.has('a'), false);
     assert.equal(s.has('b'), false);
   });
 
   it('evicts the least recently used entry beyond maxEntries', () => {
     const s = new NearStore(3);
-    for (const k of ['a', 'b', 'c']) s.complete(k, s.begin(k), k, undefined, 0);
+    for (const k of ['a', 'b', 'c']) s.complete(s.begin(k), k, undefined, 0);
     assert.equal(s.get('a'), 'a'); // a is now the most recent
-    s.complete('d', s.begin('d'), 'd', undefined, 0);
+    s.complete(s.begin('d'), 'd', undefined, 0);
     assert.equal(s.size, 3);
     assert.equal(s.has('b'), false);
     assert.deepEqual(
@@ -78,7 +78,7 @@ describe('near-cache store (no server)', () => {
           ref.set(key, want);
         }
       } else if (op < 85) {
-        s.complete(key, s.begin(key), step, undefined, 0);
+        s.complete(s.begin(key), step, undefined, 0);
         ref.delete(key);
         ref.set(key, step);
         if (ref.size > 4) ref.delete(ref.keys().next().value as string);
@@ -94,9 +94,101 @@ describe('near-cache store (no server)', () => {
     }
   });
 
+  it('reads in flight across evictions, sweeps of empty slots and flushes: stored exactly when no invalidation or flush came after they began', () => {
+    // Many keys through a small store: slots are emptied by LRU evictions and invalidations and swept out of the
+    // Map in bulk, while reads are in flight on some of them. A reference model says which reads may be stored.
+    const s = new NearStore(4);
+    const ref = new Map<string, number>(); // insertion order = use order
+    const pending: Array<{ key: string; token: ReturnType<NearStore['begin']>; stale: boolean }> = [];
+    let x = 987654;
+    const rnd = (n: number) => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    const store = (key: string, v: number) => {
+      ref.delete(key);
+      ref.set(key, v);
+      if (ref.size > 4) ref.delete(ref.keys().next().value as string);
+    };
+    let maxSlots = 0;
+    for (let step = 0; step < 20000; step++) {
+      const key = `k${rnd(300)}`;
+      const op = rnd(100);
+      if (op < 30) {
+        const got = s.get(key);
+        const want = ref.get(key);
+        assert.equal(got === MISS ? undefined : got, want, `step ${step}: get ${key}`);
+        if (want !== undefined) store(key, want);
+      } else if (op < 55) {
+        pending.push({ key, token: s.begin(key), stale: false });
+      } else if (op < 80 && pending.length > 0) {
+        const [p] = pending.splice(rnd(pending.length), 1);
+        if (rnd(10) === 0) s.abandon(p!.token);
+        else {
+          s.complete(p!.token, step, undefined, 0);
+          if (!p!.stale) store(p!.key, step);
+        }
+      } else if (op < 99) {
+        s.invalidate(key);
+        ref.delete(key);
+        for (const p of pending) if (p.key === key) p.stale = true;
+      } else {
+        s.flush();
+        ref.clear();
+        for (const p of pending) p.stale = true;
+      }
+      assert.equal(s.size, ref.size, `step ${step}: size`);
+      for (const k of ref.keys()) assert.equal(s.has(k), true, `step ${step}: ${k}`);
+      maxSlots = Math.max(maxSlots, s.slots);
+    }
+    // Empty slots are swept: the Map holds about 64 + twice the slots with reads in flight, not all 300 keys.
+    assert.ok(maxSlots < 300, `at most ${maxSlots} slots for 300 keys`);
+  });
+
+  it('a read in flight keeps its slot through sweeps: an invalidation after many other keys came and went still reaches it', () => {
+    const s = new NearStore(2);
+    const t = s.begin('a');
+    for (let i = 0; i < 500; i++) {
+      s.complete(s.begin(`k${i}`), i, undefined, 0);
+      s.invalidate(`k${i}`);
+    }
+    assert.ok(s.slots < 200, `${s.slots} slots: empty ones were swept`);
+    s.invalidate('a');
+    s.complete(t, 'old', undefined, 0);
+    assert.equal(s.has('a'), false);
+    const t2 = s.begin('a');
+    s.complete(t2, 'new', undefined, 0);
+    assert.equal(s.get('a'), 'new');
+  });
+
+  it('a write’s steps (slot, invalidate, begin) on a key whose invalidation tips the sweep: the value is stored and served', () => {
+    const s = new NearStore(2);
+    s.complete(s.begin('w'), 'old', undefined, 0);
+    // 64 empty slots with no read in flight: the next emptied slot goes past the sweep threshold.
+    for (let i = 0; i < 64; i++) s.abandon(s.begin(`e${i}`));
+    const slot = s.slot('w');
+    s.invalidateSlot(slot);
+    const t = s.beginOn(slot);
+    s.complete(t, 'new', undefined, 0);
+    assert.equal(s.get('w'), 'new');
+    assert.equal(s.size, 1);
+  });
+
+  it('a read that began before a flush does not overwrite one that began after it', () => {
+    const s = new NearStore(10);
+    const before = s.begin('k');
+    s.flush();
+    const after = s.begin('k');
+    s.complete(after, 'new', undefined, 0);
+    s.complete(before, 'old', undefined, 0);
+    assert.equal(s.get('k'), 'new');
+  });
+
   it('drops an entry at its expiry', () => {
     const s = new NearStore(3);
-    s.complete('k', s.begin('k'), 'v', 100, 1000);
+    s.complete(s.begin('k'), 'v', 100, 1000);
     assert.equal(s.get('k', 1099), 'v');
     assert.equal(s.get('k', 1100), MISS);
     assert.equal(s.has('k'), false);
@@ -105,7 +197,7 @@ describe('near-cache store (no server)', () => {
   it('hands out copies: mutating one changes neither the entry nor the next copy', () => {
     const s = new NearStore(3);
     const original = { a: [1, { b: 2 }], c: 'x' };
-    s.complete('k', s.begin('k'), original, undefined, 0);
+    s.complete(s.begin('k'), original, undefined, 0);
     original.a.push(99); // the value given to the store is copied too
     const got = s.get('k') as { a: unknown[]; c: string };
     got.a.push(3);
