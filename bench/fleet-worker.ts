@@ -4,11 +4,20 @@
  * node-redis clients (the floors: one MGET of JSON strings per item, raw pub/sub).
  */
 import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
-import Pack from '../index';
+import PackHere from '../index';
 import type { Collection, MemisClient } from '../index';
+
+// `FLEET_LIB=<dir>`: the package of another checkout (an older build, to compare in one run).
+const Pack = (
+  process.env.FLEET_LIB
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(path.join(process.env.FLEET_LIB, 'index')) as { default: typeof PackHere }).default
+    : PackHere
+) as typeof PackHere;
 
 type Request =
   | { id: number; cmd: 'open'; url: string; n: number; raw: boolean; database: string; collection: string }
@@ -76,6 +85,7 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
       return {};
     }
     case 'subscribe': {
+      const cpu = process.cpuUsage();
       const start = now();
       const times = await Promise.all(
         facade.map(async (f) => {
@@ -83,10 +93,11 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
           return now() - start;
         }),
       );
-      return { start, end: now(), slowest: Math.max(...times) };
+      return { start, end: now(), slowest: Math.max(...times), cpu: process.cpuUsage(cpu) };
     }
     case 'mget': {
       // The floor: every item as one JSON string, read with MGET in batches of 1,000 and parsed, one client each.
+      const cpu = process.cpuUsage();
       const start = now();
       await Promise.all(
         raw.map(async (r) => {
@@ -99,7 +110,7 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
           return held.size;
         }),
       );
-      return { start, end: now() };
+      return { start, end: now(), cpu: process.cpuUsage(cpu) };
     }
     case 'rawSubscribe': {
       await Promise.all(

@@ -7,12 +7,16 @@
  * measured in the same run (raw node-redis clients doing the least work that gives the same result).
  *
  * Only the restart / pub/sub cut / cold start runs: `--runs` (N = 50 and 200) or `--runs=200`.
+ * Only cold starts, alternated with the floor: `--cold=200,50 --rounds=4`, each with the CPU Redis (INFO cpu) and
+ * the client processes spent and Redis's costliest commands; `--base=<checkout>` loads with that checkout's package
+ * too (an older build, e.g. a `git worktree` of main with node_modules), in the same alternation.
  * Only the fan-out part: `--fanout` (N = 10, 100 and 500; with `--quick` 10 and 50), or `--fanout=100,500`;
  * `--updates=2000` sets the updates per measurement, `--repeat=3` measures each N that many times, alternating
  * raw and collections (each ratio is within one pair). With `FLEET_PROFILE=<dir>` each subscriber process writes a
  * CPU profile of the collections' fan-out (`<dir>/fanout-<n>-<process>.cpuprofile`; see bench/top.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
@@ -47,10 +51,10 @@ class Worker {
   readonly child: ChildProcess;
   #next = 0;
   readonly #waiting = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
-  constructor() {
+  constructor(lib?: string) {
     this.child = fork(path.join(__dirname, 'fleet-worker.ts'), [], {
       execArgv: ['-r', 'ts-node/register/transpile-only'],
-      env: { ...process.env, NODE_ENV: 'production' },
+      env: { ...process.env, NODE_ENV: 'production', ...(lib ? { FLEET_LIB: lib } : {}) },
     });
     this.child.on('message', (m: { id: number; error?: string } & Record<string, unknown>) => {
       const w = this.#waiting.get(m.id);
@@ -72,8 +76,8 @@ class Worker {
 }
 
 /** `n` clients spread over the workers. */
-async function fleet(url: string, n: number, raw: boolean): Promise<Worker[]> {
-  const workers = Array.from({ length: PROCESSES }, () => new Worker());
+async function fleet(url: string, n: number, raw: boolean, lib?: string): Promise<Worker[]> {
+  const workers = Array.from({ length: PROCESSES }, () => new Worker(lib));
   await Promise.all(
     workers.map((w, i) =>
       w.ask('open', {
@@ -440,6 +444,70 @@ async function fanoutOnly(sizes: number[], updates: number, repeat: number): Pro
   }
 }
 
+/** Cold starts only: floor and collections (and a base checkout's collections) alternated, with CPU spent. */
+async function coldOnly(sizes: number[], rounds: number, base: string | undefined): Promise<void> {
+  const server = await RedisServer.start({ args: ['--maxclients', '10000'] });
+  const admin = createClient({ url: server.url });
+  admin.on('error', () => undefined);
+  try {
+    await fill(server.url);
+    await admin.connect();
+    const redisCpu = async () => {
+      const info = await admin.info('cpu');
+      const get = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+      return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
+    };
+    type Kind = 'floor' | 'new' | 'base';
+    const kinds: Kind[] = base ? ['floor', 'new', 'base'] : ['floor', 'new'];
+    for (const n of sizes) {
+      const ms: Record<Kind, number[]> = { floor: [], new: [], base: [] };
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? kinds : [...kinds].reverse();
+        const line: string[] = [];
+        for (const kind of order) {
+          const workers = await fleet(server.url, n, kind === 'floor', kind === 'base' ? base : undefined);
+          await admin.configResetStat();
+          const cpu0 = await redisCpu();
+          const r = await Promise.all(
+            workers.map((w) =>
+              w.ask<{ start: number; end: number; cpu: { user: number; system: number } }>(
+                kind === 'floor' ? 'mget' : 'subscribe',
+                { keys: ITEMS, prefix: 'floor:' },
+              ),
+            ),
+          );
+          const cpu1 = await redisCpu();
+          const stats = await admin.info('commandstats');
+          await close(workers);
+          const t = Math.max(...r.map((x) => x.end)) - Math.min(...r.map((x) => x.start));
+          const clientCpu = r.reduce((s, x) => s + x.cpu.user + x.cpu.system, 0) / 1000;
+          ms[kind].push(t);
+          const top = [...stats.matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)]
+            .map((m) => ({ cmd: m[1]!, calls: Number(m[2]), usec: Number(m[3]) }))
+            .filter((c) => c.usec > 10000 && c.cmd !== 'info')
+            .sort((a, b) => b.usec - a.usec)
+            .map((c) => `${c.cmd} ${(c.usec / 1000).toFixed(0)}`)
+            .join(' ');
+          line.push(
+            `${kind} ${t.toFixed(0)} ms (redis cpu ${(cpu1 - cpu0).toFixed(0)} ms [${top}], clients cpu ${clientCpu.toFixed(0)} ms)`,
+          );
+        }
+        const [l1, l5] = loadavg();
+        console.log(`N=${n} round ${round}: ${line.join('; ')}; load ${l1!.toFixed(1)} ${l5!.toFixed(1)}`);
+      }
+      const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+      const ratios = (k: Kind) => ms[k].map((t, i) => t / ms.floor[i]!);
+      console.log(
+        `N=${n} median: floor ${median(ms.floor).toFixed(0)} ms, new ${median(ms.new).toFixed(0)} ms (ratio median ${median(ratios('new')).toFixed(2)}×)` +
+          (base ? `, base ${median(ms.base).toFixed(0)} ms (ratio median ${median(ratios('base')).toFixed(2)}×)` : ''),
+      );
+    }
+  } finally {
+    admin.destroy();
+    await server.stop();
+  }
+}
+
 const flag = (name: string) => process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
 const flagValue = (name: string) => flag(name)?.split('=')[1];
 
@@ -447,6 +515,20 @@ if (require.main === module && flag('fanout')) {
   const quick = process.argv.includes('--quick');
   const sizes = (flagValue('fanout') ?? (quick ? '10,50' : '10,100,500')).split(',').map(Number);
   fanoutOnly(sizes, Number(flagValue('updates') ?? (quick ? 500 : 2000)), Number(flagValue('repeat') ?? 1)).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+} else if (require.main === module && flag('cold')) {
+  // `--cold=200,50 --rounds=4 [--base=<checkout>]`: only cold starts, alternated with the MGET floor (and with the
+  // package of another checkout), each with the CPU Redis and the client processes spent.
+  void coldOnly(
+    (flagValue('cold') ?? '200').split(',').map(Number),
+    Number(flagValue('rounds') ?? 4),
+    flagValue('base'),
+  ).then(
     () => process.exit(0),
     (err: unknown) => {
       console.error(err);
