@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createClient } from 'redis';
 import Pack from '../index';
 import type { Connection, Manager } from '../index';
-import { copyJson, MISS, nearCacheOf, NearStore, type NearCache } from '../lib/near-cache';
+import { copierFor, copyJson, MISS, nearCacheOf, NearStore, type NearCache } from '../lib/near-cache';
 import { connect } from './helpers/connect';
 import { RedisServer } from './helpers/redis-server';
 
@@ -203,6 +203,81 @@ describe('near-cache store (no server)', () => {
     got.a.push(3);
     got.c = 'changed';
     assert.deepEqual(s.get('k'), { a: [1, { b: 2 }], c: 'x' });
+  });
+
+  it('the copier compiled for a shape copies every value of that shape, and random JSON values, exactly and apart', () => {
+    let x = 4242;
+    const rnd = (n: number) => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    const keys = ['id', 'name', '0', '7', '__proto__', 'a"b', 'c\\d', '\u2028', 'constructor', 'toString', ''];
+    const gen = (depth: number): unknown => {
+      const r = rnd(depth > 4 ? 4 : 8);
+      if (r === 0) return null;
+      if (r === 1) return rnd(1000) - 500;
+      if (r === 2) return `s${rnd(100)}`;
+      if (r === 3) return rnd(2) === 0;
+      if (r === 4) return Array.from({ length: rnd(4) }, () => gen(depth + 1));
+      if (r === 5) return Array.from({ length: rnd(40) }, (_, i) => `k${i}`); // primitives
+      const o: Record<string, unknown> = {};
+      const n = depth < 2 && rnd(3) === 0 ? 40 : rnd(5); // some past the 32 keys a compiled copier takes
+      for (let i = 0; i < n; i++) o[n > 5 ? `f${i}` : keys[rnd(keys.length)]!] = gen(depth + 1);
+      return o;
+    };
+    // The same shape with other primitives (numbers, strings, booleans changed; keys kept).
+    const vary = (v: unknown): unknown => {
+      if (typeof v === 'number') return v + 1;
+      if (typeof v === 'string') return `${v}x`;
+      if (typeof v === 'boolean') return !v;
+      if (v === null || typeof v !== 'object') return v;
+      if (Array.isArray(v)) return v.map(vary);
+      const o = {};
+      for (const k of Object.keys(v))
+        Object.defineProperty(o, k, {
+          value: vary((v as Record<string, unknown>)[k]),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      return o;
+    };
+    // No object or array of the copy is one of the original's.
+    const apart = (a: unknown, b: unknown, path: string) => {
+      if (a === null || typeof a !== 'object') return;
+      assert.notEqual(a, b, `${path} is shared`);
+      assert.equal(Object.getPrototypeOf(a), Object.getPrototypeOf(b), `${path}: prototype`);
+      assert.deepEqual(Object.keys(a), Object.keys(b as object), `${path}: keys in order`);
+      for (const k of Object.keys(a)) apart((a as never)[k], (b as never)[k], `${path}.${k}`);
+    };
+    let compiled = 0;
+    for (let i = 0; i < 3000; i++) {
+      // Values through JSON, as the store holds them (JSON.parse makes "__proto__" an own key).
+      const text = JSON.stringify(gen(0));
+      const v = JSON.parse(text) as unknown;
+      if (copierFor(v) !== copyJson && v !== null && typeof v === 'object') compiled++;
+      const c = copierFor(v)(v);
+      assert.equal(JSON.stringify(c), text, `value ${i}`);
+      apart(c, v, `value ${i}`);
+      // Another value of the same shape (same keys and kinds, other primitives) through the same copier.
+      const w = vary(JSON.parse(text));
+      assert.equal(JSON.stringify(copierFor(v)(w)), JSON.stringify(w), `same shape ${i}`);
+    }
+    assert.ok(compiled > 200, `${compiled} values went through a compiled copier`);
+  });
+
+  it('a hit hands out a copy made by the compiled copier: mutating it changes nothing held', () => {
+    const s = new NearStore(3);
+    s.complete(s.begin('k'), { id: 1, tags: ['a', 'b'], inner: { n: 2, list: [1, 2] } }, undefined, 0);
+    const got = s.get('k') as { id: number; tags: string[]; inner: { n: number; list: number[] } };
+    got.id = 9;
+    got.tags.push('c');
+    got.inner.n = 9;
+    got.inner.list.pop();
+    assert.deepEqual(s.get('k'), { id: 1, tags: ['a', 'b'], inner: { n: 2, list: [1, 2] } });
+    assert.notEqual(s.get('k'), s.get('k'));
   });
 
   it('copies "__proto__" as an own property, as JSON.parse made it', () => {
