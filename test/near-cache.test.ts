@@ -268,6 +268,24 @@ describe('near-cache store (no server)', () => {
     assert.ok(compiled > 200, `${compiled} values went through a compiled copier`);
   });
 
+  it('without code generation (node --disallow-code-generation-from-strings) values are copied by copyJson', () => {
+    const script =
+      "const { copierFor, copyJson } = require('./lib/near-cache'); const v = { a: 1, b: ['x'], c: { d: null } };" +
+      'const c = copierFor(v); const got = c(v); got.b.push(1);' +
+      'process.stdout.write(JSON.stringify([c === copyJson, got, v]));';
+    const r = spawnSync(
+      process.execPath,
+      ['--disallow-code-generation-from-strings', '-r', 'ts-node/register/transpile-only', '-e', script],
+      { cwd: path.resolve(__dirname, '..'), encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [
+      true,
+      { a: 1, b: ['x', 1], c: { d: null } },
+      { a: 1, b: ['x'], c: { d: null } },
+    ]);
+  });
+
   it('a hit hands out a copy made by the compiled copier: mutating it changes nothing held', () => {
     const s = new NearStore(3);
     s.complete(s.begin('k'), { id: 1, tags: ['a', 'b'], inner: { n: 2, list: [1, 2] } }, undefined, 0);
