@@ -203,7 +203,9 @@ export interface Collection<T extends object = Record<string, unknown>> extends 
   readonly name: string;
   /**
    * Start following the collection. Resolves once the local copy is loaded (listeners have then had `set` for
-   * every item). While Redis is unreachable it keeps trying; it rejects only if the client quits first.
+   * every item). While Redis is unreachable it keeps trying. It rejects if the client quits first, and at once on
+   * a refusal retrying cannot cure (`E_INVALID_INPUT`; `E_FAILED` with Redis's `NOPERM` when the user's ACL lacks
+   * the channel, a command or a key), leaving nothing subscribed.
    */
   subscribe(): Promise<void>;
   /** Stop following; the local copy is dropped. */

@@ -77,7 +77,7 @@ const EXIT_CODES: Record<FacadeExit, ErrorCode> = {
  * its shape (`name: 'Exception'` and an `exit`), not by a class: that shape is the `machine` runner's contract, which
  * the promise face copies (lib/errors.ts `exitError`), and callers of either face test for it the same way.
  */
-function failure(err: unknown, what: string, connecting = false): Error {
+function failure(err: unknown, what: string, connecting = false, more = ''): Error {
   const e = err as { exit?: string; raw?: { error?: Error }; name?: string };
   if (e && e.exit && e.name === 'Exception') {
     const cause = e.raw?.error;
@@ -92,11 +92,26 @@ function failure(err: unknown, what: string, connecting = false): Error {
         : '';
     return coded(
       unreachable ? ErrorCodes.BAD_CONNECTION : (EXIT_CODES[e.exit as FacadeExit] ?? ErrorCodes.FAILED),
-      `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.${unknown}`,
+      `Could not ${what}: ${reason}${cause ? ` (${redact(cause.message)})` : ''}.${unknown}${more}`,
       { cause: err },
     );
   }
   return err as Error;
+}
+
+/**
+ * A `failed` exit whose cause is Redis's `NOPERM` (the ACL lacks a command, a key or the channel): the same
+ * refusal every time until the ACL changes.
+ */
+function isPermissionRefusal(err: unknown): boolean {
+  const e = err as {
+    exit?: string;
+    name?: string;
+    raw?: { error?: { message?: unknown; originalError?: { message?: unknown } } };
+  };
+  if (!e || e.name !== 'Exception' || e.exit !== 'failed') return false;
+  const cause = e.raw?.error;
+  return [cause?.originalError?.message, cause?.message].some((m) => typeof m === 'string' && /\bNOPERM\b/.test(m));
 }
 
 /** A caller's mistake refused by a machine (`E_INVALID_INPUT`, `E_INVALID_ARGINS`): retrying cannot help. */
@@ -631,8 +646,10 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
 
   /**
    * Start following the collection. Resolves once the local copy is loaded (listeners have then had `set` for
-   * every item). While Redis is unreachable it keeps trying; it rejects only if the client quits (or `unsubscribe()`
-   * is called) first.
+   * every item). While Redis is unreachable it keeps trying. It rejects if the client quits (or `unsubscribe()` is
+   * called) first, and at once on a refusal that retrying cannot cure: an input the machine refuses
+   * (`E_INVALID_INPUT`) or Redis's `NOPERM` (the user's ACL lacks the channel, a command or a key; `E_FAILED`).
+   * After such a refusal nothing stays subscribed, and subscribe() may be called again.
    */
   subscribe(): Promise<void> {
     if (this.#subscribing) return this.#subscribing;
@@ -641,7 +658,13 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     const generation = ++this.#generation;
     this.client.collections.add(this as unknown as FacadeCollection<object>);
     const p = this.#subscribeLoop(generation);
-    p.catch(() => undefined); // a caller that does not await must not get an unhandled rejection
+    // A caller that does not await must not get an unhandled rejection. A refusal (usage, permission) leaves
+    // nothing subscribed: a later subscribe() tries again.
+    p.catch(() => {
+      if (this.#subscribing !== p || this.#generation !== generation) return;
+      this.#subscribing = undefined;
+      this.client.collections.delete(this as unknown as FacadeCollection<object>);
+    });
     this.#subscribing = p;
     return p;
   }
@@ -702,6 +725,15 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         if (stale()) continue;
         // A usage refusal (an input the machine does not take) fails the same way every time: never retried.
         if (isUsageError(err)) throw err;
+        // So does a permission refusal (the user's ACL lacks the channel, a command or the keys): retrying would
+        // only repeat it (and its `error` event) until someone changes the ACL.
+        if (isPermissionRefusal(err))
+          throw failure(
+            err,
+            `subscribe to ${this.database}/${this.name}`,
+            false,
+            ' Not retried: grant it in the ACL and call subscribe() again.',
+          );
         this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
         await new Promise((r) =>
           setTimeout(r, timerDelay(subscribeRetryDelay(this.client.options.retryDelay))).unref(),

@@ -127,6 +127,51 @@ describe('replicated collections: the string item layout under attack', function
     assert.deepEqual(await state('memis:{acl/c}:'), before, 'nothing written');
   });
 
+  it('subscribe() by a user whose ACL lacks the channel, a read command or the keys rejects at once (NOPERM), with one error and nothing left subscribed; it works once the ACL is fixed', async () => {
+    const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8').replace(/\n/g, ' ');
+    const reader = /`ACL SETUSER reader on >pw ([^`]+)`/.exec(readme)![1]!;
+    const rules = (words: string) =>
+      words
+        .replace(/\{D\/C\}/g, '{nop/c}')
+        .split(/\s+/)
+        .filter(Boolean);
+    await client().database('nop').collection('c').set('a', { n: 1 });
+    const url = (user: string) => srv.url.replace('redis://', `redis://${user}:pw@`);
+    for (const [user, extra] of [
+      ['nochannel', ['resetchannels']],
+      ['nosmembers', ['-smembers']],
+      ['otherkeys', ['resetkeys', '~other:*']],
+    ] as const) {
+      await raw.sendCommand(['ACL', 'SETUSER', user, 'reset', 'on', '>pw', ...rules(reader), ...extra]);
+      const c = Pack.createClient(url(user), { syncInterval: 100, retryDelay: 50 });
+      clients.push(c);
+      const errors: Error[] = [];
+      c.on('error', (e) => errors.push(e));
+      const copy = c.database('nop').collection('c');
+      const started = Date.now();
+      await assert.rejects(copy.subscribe(), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_FAILED', `${user}: ${err.message}`);
+        assert.match(err.message, /NOPERM/, user);
+        assert.match(err.message, /nop\/c/, user);
+        assert.match(err.message, /Not retried/, user);
+        assert.doesNotMatch(err.message, /pw@/, 'no password in the message');
+        return true;
+      });
+      assert.ok(Date.now() - started < 10_000, `${user}: rejected at once, not after retries`);
+      await new Promise((r) => setTimeout(r, 300)); // retries (every ~50 ms) would show up as error events
+      assert.equal(
+        errors.length,
+        0,
+        `${user}: the rejection is the report, no retries: ${errors.map((e) => e.message).join('; ')}`,
+      );
+      assert.equal(copy.status, 'loading', `${user}: nothing subscribed`);
+      // Fixed ACL: the same collection object subscribes.
+      await raw.sendCommand(['ACL', 'SETUSER', user, 'reset', 'on', '>pw', ...rules(reader)]);
+      await copy.subscribe();
+      assert.deepEqual(copy.get('a'), { n: 1 }, `${user}: loaded after the ACL is fixed`);
+    }
+  });
+
   it("another program's keys at item keys (a list, a foreign hash, a foreign string) are skipped and counted by snapshot and catch-up alike", async () => {
     const pub = client().database('foreign').collection('c');
     const live = client().database('foreign').collection('c');
