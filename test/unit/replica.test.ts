@@ -399,6 +399,30 @@ describe('replica sequencing (fake store, no server)', () => {
     assert.deepEqual(events[events.length - 1], { type: 'delete', key: 'c', data: { n: 3 } });
   });
 
+  it('same-length texts: reordered fields at any depth are no change; any other difference is one', async () => {
+    const store = new FakeStore();
+    const { events } = await start(store, 10_000);
+    const steps: Array<[Record<string, unknown>, boolean]> = [
+      [{ ab: 1, abc: 2, o: { p: 'x,"q', q: [1, 2] } }, true],
+      [{ abc: 2, ab: 1, o: { p: 'x,"q', q: [1, 2] } }, false], // names sharing a prefix, reordered
+      [{ abc: 2, ab: 1, o: { q: [1, 2], p: 'x,"q' } }, false], // a nested object reordered
+      [{ abc: 2, ab: 1, o: { q: [2, 1], p: 'x,"q' } }, true], // an array reordered: another item
+      [{ abc: 2, ab: 1, o: { q: [2, 1], p: 'q,"x' } }, true], // a string value's characters moved
+      [{ abc: 1, ab: 2, o: { q: [2, 1], p: 'q,"x' } }, true], // values swapped between fields
+      [{ 'a"b': 1, 'c"d': 2 }, true],
+      [{ 'c"d': 2, 'a"b': 1 }, false], // names with escaped quotes, reordered
+      [{ 'c"d': 1, 'a"b': 2 }, true],
+      [{ 'x"a': 1, 'x"b': 2 }, true],
+      [{ 'x"b': 2, 'x"a': 1 }, false], // the first difference after an escaped quote in a name
+    ];
+    let expected = 0;
+    for (const [data, changed] of steps) {
+      store.deliver(store.set('k', data));
+      if (changed) expected++;
+      assert.equal(events.length, expected, JSON.stringify(data));
+    }
+  });
+
   it('nothing is announced after end()', async () => {
     const store = new FakeStore();
     const { r, events } = await start(store, 20);
