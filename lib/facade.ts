@@ -107,11 +107,13 @@ function isPermissionRefusal(err: unknown): boolean {
   const e = err as {
     exit?: string;
     name?: string;
-    raw?: { error?: { message?: unknown; originalError?: { message?: unknown } } };
+    raw?: { error?: { originalError?: { message?: unknown } } };
   };
   if (!e || e.name !== 'Exception' || e.exit !== 'failed') return false;
-  const cause = e.raw?.error;
-  return [cause?.originalError?.message, cause?.message].some((m) => typeof m === 'string' && /\bNOPERM\b/.test(m));
+  // Redis's own reply (an error reply starts with its code), not our message around it, which names the
+  // collection: a collection called "NOPERM" is no refusal.
+  const reply = e.raw?.error?.originalError?.message;
+  return typeof reply === 'string' && reply.startsWith('NOPERM ');
 }
 
 /** A caller's mistake refused by a machine (`E_INVALID_INPUT`, `E_INVALID_ARGINS`): retrying cannot help. */

@@ -136,6 +136,11 @@ const copiers = new Map<string, Copier>();
 const MAX_COPIERS = 256;
 const MAX_KEYS = 32;
 const MAX_DEPTH = 4;
+/**
+ * The longest signature compiled (characters): what bounds a copier's code (a wide nested value would otherwise
+ * inline up to MAX_KEYS ** MAX_DEPTH properties, each with its whole path) and what the copiers hold in all.
+ */
+const MAX_SHAPE = 1024;
 /** False once compiling failed (`node --disallow-code-generation-from-strings`): copyJson from then on. */
 let compiling = true;
 
@@ -144,7 +149,8 @@ const isPrimitive = (v: unknown) => v === null || typeof v !== 'object';
 /**
  * A shape's signature: for a plain object, `{`, then each key in order (its length, `:`, the key) followed by its
  * child's kind: `p` a primitive, `a` an array of primitives, `g` anything copied by copyJson (arrays holding
- * objects, objects past MAX_DEPTH or MAX_KEYS, a `__proto__` key), or a nested object's own signature; then `}`.
+ * objects, objects past MAX_DEPTH or MAX_KEYS or whose signature passes MAX_SHAPE, a `__proto__` key), or a nested
+ * object's own signature; then `}`.
  * The length prefix makes it unambiguous whatever the keys hold.
  */
 function shapeOf(v: Record<string, unknown>, depth: number): string {
@@ -155,6 +161,7 @@ function shapeOf(v: Record<string, unknown>, depth: number): string {
     if (++n > MAX_KEYS || k === '__proto__') return 'g';
     const c = v[k];
     sig += k.length + ':' + k + childShape(c, depth);
+    if (sig.length > MAX_SHAPE) return 'g';
   }
   return sig + '}';
 }

@@ -268,6 +268,16 @@ describe('near-cache store (no server)', () => {
     assert.ok(compiled > 200, `${compiled} values went through a compiled copier`);
   });
 
+  it('a wide nested value is copied by copyJson, not compiled (a shape is at most about 1 KB of key names)', () => {
+    const wide = (depth: number): Record<string, unknown> =>
+      Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`key${i}`, depth === 0 ? i : wide(depth - 1)]));
+    const v = wide(3); // 16 ** 4 = 65,536 leaves: compiled, it would inline every one with its whole path
+    assert.equal(copierFor(v), copyJson);
+    const got = copierFor(v)(v) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(got, v);
+    assert.notEqual(got.key0, v.key0, 'a copy');
+  });
+
   it('without code generation (node --disallow-code-generation-from-strings) values are copied by copyJson', () => {
     const script =
       "const { copierFor, copyJson } = require('./lib/near-cache'); const v = { a: 1, b: ['x'], c: { d: null } };" +
