@@ -643,20 +643,20 @@ async function main(): Promise<void> {
     log('## 7. A fleet of subscribers');
     log();
     log(
-      'One collection of 10,000 items (10 fields each); N subscriber clients (each with its own connections, `Pack.createClient`) spread over 4 processes on this machine, which also runs Redis and the writer. Floors in the same run: raw node-redis 6 clients (tuned: timeout 0) reading one JSON string per item with MGET (cold start) and raw PUBLISH → message of the same JSON (fan-out). Reproduce alone: `node -r ts-node/register/transpile-only bench/fleet.ts` (only the fan-out: `--fanout=100 --repeat=3`).',
+      'One collection of 10,000 items (10 fields each); N subscriber clients (each with its own connections, `Pack.createClient`) spread over 4 processes on this machine, which also runs Redis and the writer. Floors in the same run: raw node-redis 6 clients (tuned: timeout 0) reading one JSON string per item with MGET (cold start) and raw PUBLISH → message of the same JSON (fan-out). Cold start: 3 rounds alternating which goes first (floor then collections, collections then floor, …); the table gives the medians and the median of the ratios of the rounds, the ratio of each round in brackets. Reproduce alone: `node -r ts-node/register/transpile-only bench/fleet.ts` (only the fan-out: `--fanout=100 --repeat=3`; only cold starts, more rounds: `--cold=200,50 --rounds=6`).',
     );
     log();
     log('![Fleet](bench/charts/7-fleet.svg)');
     log();
     const f = await fleetBench(quick, (s) => console.log(s));
     log(
-      '| clients | cold start | MGET floor | ratio | restart from RDB (1 s down): copies equal after Redis is back | commands / KB per client | full resyncs | `error` events per client | pub/sub cut: copies equal | commands per client |',
+      '| clients | cold start | MGET floor | ratio (rounds) | restart from RDB (1 s down): copies equal after Redis is back | commands / KB per client | full resyncs | `error` events per client | pub/sub cut: copies equal | commands per client |',
     );
     log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of f.runs) {
       const e = r.restart.errorsPerClient;
       log(
-        `| ${r.n} | ${(r.coldStart.collectionsMs / 1000).toFixed(2)} s | ${(r.coldStart.floorMs / 1000).toFixed(2)} s | ${(r.coldStart.collectionsMs / r.coldStart.floorMs).toFixed(2)}× | ${(r.restart.convergedMs / 1000).toFixed(2)} s | ${r.restart.commandsPerClient.toFixed(1)} / ${r.restart.kbPerClient.toFixed(1)} | ${r.restart.resyncs} | ${e.min === e.max ? e.min : `${e.min}–${e.max}`} | ${(r.pubsubCut.convergedMs / 1000).toFixed(2)} s | ${r.pubsubCut.commandsPerClient.toFixed(1)} |`,
+        `| ${r.n} | ${(r.coldStart.collectionsMs / 1000).toFixed(2)} s | ${(r.coldStart.floorMs / 1000).toFixed(2)} s | ${r.coldStart.ratio.toFixed(2)}× (${r.coldStart.rounds.map((x) => (x.collectionsMs / x.floorMs).toFixed(2)).join(', ')}) | ${(r.restart.convergedMs / 1000).toFixed(2)} s | ${r.restart.commandsPerClient.toFixed(1)} / ${r.restart.kbPerClient.toFixed(1)} | ${r.restart.resyncs} | ${e.min === e.max ? e.min : `${e.min}–${e.max}`} | ${(r.pubsubCut.convergedMs / 1000).toFixed(2)} s | ${r.pubsubCut.commandsPerClient.toFixed(1)} |`,
       );
     }
     log();
@@ -695,8 +695,8 @@ async function main(): Promise<void> {
       },
       {
         target: `fleet: cold start ≤ 1.5× the MGET floor (N=${big.n})`,
-        value: `${(big.coldStart.collectionsMs / big.coldStart.floorMs).toFixed(2)}×`,
-        met: big.coldStart.collectionsMs <= 1.5 * big.coldStart.floorMs,
+        value: `${big.coldStart.ratio.toFixed(2)}× (median of ${big.coldStart.rounds.length} alternated rounds: ${big.coldStart.rounds.map((x) => (x.collectionsMs / x.floorMs).toFixed(2)).join(', ')})`,
+        met: big.coldStart.ratio <= 1.5,
       },
       {
         target: '≤ 3 `error` events per client per outage',
