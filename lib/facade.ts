@@ -104,16 +104,22 @@ function failure(err: unknown, what: string, connecting = false, more = ''): Err
  * refusal every time until the ACL changes.
  */
 function isPermissionRefusal(err: unknown): boolean {
+  return redisReply(err)?.startsWith('NOPERM ') === true;
+}
+
+/**
+ * Redis's own error reply behind a `failed` exit (it starts with its code), not our message around it, which names
+ * the collection (a collection called "NOPERM" is no refusal); undefined for anything else.
+ */
+function redisReply(err: unknown): string | undefined {
   const e = err as {
     exit?: string;
     name?: string;
     raw?: { error?: { originalError?: { message?: unknown } } };
   };
-  if (!e || e.name !== 'Exception' || e.exit !== 'failed') return false;
-  // Redis's own reply (an error reply starts with its code), not our message around it, which names the
-  // collection: a collection called "NOPERM" is no refusal.
+  if (!e || e.name !== 'Exception' || e.exit !== 'failed') return undefined;
   const reply = e.raw?.error?.originalError?.message;
-  return typeof reply === 'string' && reply.startsWith('NOPERM ');
+  return typeof reply === 'string' ? reply : undefined;
 }
 
 /** A caller's mistake refused by a machine (`E_INVALID_INPUT`, `E_INVALID_ARGINS`): retrying cannot help. */
@@ -736,7 +742,11 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
             false,
             ' Not retried: grant it in the ACL and call subscribe() again.',
           );
-        this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
+        // Redis is up but cannot serve yet (LOADING its data after a restart, BUSY…): an outage like an unreachable
+        // Redis (one `error` event, then `restored` once it serves), not an `error` event per attempt.
+        const reply = redisReply(err);
+        if (reply !== undefined && notServingYet(reply)) this.client.connectFailed(err);
+        else this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
         await new Promise((r) =>
           setTimeout(r, timerDelay(subscribeRetryDelay(this.client.options.retryDelay))).unref(),
         );

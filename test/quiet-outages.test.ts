@@ -177,6 +177,65 @@ describe('quiet outages: one error event and one restored event per client (issu
     }
   });
 
+  it('a first subscribe() while Redis is still LOADING its data: one error, one restored, then loaded (not an error per retry)', async () => {
+    // A few seconds of loading: 50,000 keys, each delayed (10 µs asked; the sleep's granularity makes it more).
+    const big = await RedisServer.start({
+      args: [
+        '--enable-debug-command',
+        'yes',
+        '--key-load-delay',
+        '10',
+        '--loading-process-events-interval-bytes',
+        '1024',
+      ],
+    });
+    const admin = Pack.createClient(big.url);
+    const events: string[] = [];
+    let client: MemisClient | undefined;
+    try {
+      await admin.database('d').collection('c').set('k', { a: 1 });
+      const conn = await (
+        admin as unknown as { commandConnection(): Promise<{ sendCommand(a: string[]): Promise<unknown> }> }
+      ).commandConnection();
+      await conn.sendCommand(['DEBUG', 'POPULATE', '50000', 'pad', '16']);
+      await conn.sendCommand(['SAVE']);
+      await admin.quit();
+      const restarting = big.restart().catch(() => undefined); // resolves once loading is over
+      client = Pack.createClient(big.url, { syncInterval: 200, retryDelay: 50 });
+      client.on('error', (err) => void events.push(`error ${(err as { code?: string }).code} ${err.message}`));
+      client.on('restored', () => void events.push('restored'));
+      const col = client.database('d').collection('c');
+      await until(
+        async () => {
+          // Subscribe once Redis accepts connections but still loads (a refused connection would be an outage too).
+          const probe = Pack.createClient(big.url);
+          probe.on('error', () => undefined);
+          try {
+            await probe.database('d').collection('probe').set('x', { x: 1 });
+            return true; // loaded already: the test cannot tell, fails below
+          } catch (e) {
+            return /LOADING/.test((e as Error).message);
+          } finally {
+            await probe.quit().catch(() => undefined);
+          }
+        },
+        'Redis loading',
+        20000,
+      );
+      await col.subscribe();
+      assert.deepEqual(col.get('k'), { a: 1 });
+      await restarting;
+      await until(() => events.includes('restored'), 'restored', 20000);
+      await sleep(300);
+      assert.ok(events.length >= 1 && events[0]!.startsWith(`error ${ErrorCodes.CONNECTION_LOST}`), events.join(' | '));
+      assert.match(events[0]!, /LOADING/);
+      assert.deepEqual(events.slice(1), ['restored'], events.join(' | '));
+    } finally {
+      await client?.quit();
+      await big.stop();
+    }
+  });
+
   it('a write cut off without a reply says its outcome is unknown (E_BAD_CONNECTION)', async () => {
     const hung = await RedisServer.start();
     const client = Pack.createClient(hung.url, { commandTimeout: 300 } as never);
