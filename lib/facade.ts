@@ -200,6 +200,8 @@ interface Outage {
   failures: number;
   /** A subscription is still waiting for a connection that never came up (Redis unreachable while connecting). */
   connecting: boolean;
+  /** The last subscription failure came from a Redis that answered (LOADING, BUSY…): its connections are up. */
+  reachable: boolean;
   /** A probe is checking that Redis serves again (it may be up but still LOADING its data). */
   probing: boolean;
   /** Its `error` event was emitted: a drop that is back within `BLIP_GRACE_MS` is never announced. */
@@ -392,7 +394,14 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
         this.#outage.failures++;
         return;
       }
-      const outage: Outage = { since: Date.now(), failures: 1, connecting: false, probing: false, announced: false };
+      const outage: Outage = {
+        since: Date.now(),
+        failures: 1,
+        connecting: false,
+        reachable: false,
+        probing: false,
+        announced: false,
+      };
       this.#outage = outage;
       const cause = err.originalError ?? err;
       this.#announceAfterGrace(
@@ -424,7 +433,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
    * first such failure starts an outage like a lost connection does (one `error` event with the cause and the
    * masked address); `restored` follows once the subscription's connections are up and Redis serves.
    */
-  connectFailed(err: unknown): void {
+  connectFailed(err: unknown, reachable = false): void {
     if (this.#quit) return;
     const raw = (err as { raw?: { error?: unknown } } | null)?.raw?.error;
     const cause = raw instanceof Error ? raw : err instanceof Error ? err : new Error(String(err));
@@ -432,11 +441,12 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     if (this.#outage) {
       this.#outage.failures++;
       this.#outage.connecting = true;
+      this.#outage.reachable = reachable;
       // Not coming back: no blip.
       this.#outage.announce?.();
       return;
     }
-    this.#outage = { since: Date.now(), failures: 1, connecting: true, probing: false, announced: true };
+    this.#outage = { since: Date.now(), failures: 1, connecting: true, reachable, probing: false, announced: true };
     this.report(
       coded(
         ErrorCodes.CONNECTION_LOST,
@@ -453,6 +463,30 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     if (!this.#outage || !this.#outage.connecting) return;
     this.#outage.connecting = false;
     this.#endOutageWhenServing();
+  }
+
+  /**
+   * @internal A subscription that had reported a failure to connect gave up before connecting (unsubscribe(),
+   * quit(), a refusal): nothing of it waits for Redis any more. If Redis answered (LOADING, BUSY…), the outage
+   * ends as usual once Redis serves; if it was unreachable and no other connection of this client is down, the
+   * outage is no longer followed and is dropped (debug log): left open, it would swallow the next outage's
+   * `error` event and never end.
+   */
+  connectAbandoned(): void {
+    const outage = this.#outage;
+    if (!outage || !outage.connecting) return;
+    outage.connecting = false;
+    if (outage.reachable || this.#down.size > 0) {
+      this.#endOutageWhenServing();
+      return;
+    }
+    this.#outage = undefined;
+    outage.announce = undefined;
+    debug(
+      'outage of %s: no subscription waits for Redis any more, no longer followed (%d failures)',
+      this.#address,
+      outage.failures,
+    );
   }
 
   /** A connection of this client is ready (again): the end of the outage when it was the last one down. */
@@ -677,7 +711,41 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
     return p;
   }
 
+  /** Ends the current retry wait of the subscribe loop at once (unsubscribe(), quit()). */
+  #wake: (() => void) | undefined;
+
+  /** The wait before the next subscribe attempt; unsubscribe() and quit() end it early. */
+  #retryWait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(
+        () => {
+          this.#wake = undefined;
+          resolve();
+        },
+        timerDelay(subscribeRetryDelay(this.client.options.retryDelay)),
+      );
+      timer.unref();
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
   async #subscribeLoop(generation: number): Promise<void> {
+    // Whether this loop's last attempt reported a failure to connect (an outage it keeps open until it connects):
+    // when the loop ends without connecting, it says so, or the outage would never end.
+    let waiting = false;
+    try {
+      await this.#subscribeAttempts(generation, (w) => (waiting = w));
+    } catch (err) {
+      if (waiting) this.client.connectAbandoned();
+      throw err;
+    }
+  }
+
+  async #subscribeAttempts(generation: number, setWaiting: (waiting: boolean) => void): Promise<void> {
     const stale = () => generation !== this.#generation || this.client.closed;
     for (;;) {
       if (stale())
@@ -697,13 +765,13 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         if (isUsageError(err)) throw err;
         // Redis unreachable (down, refusing, not answering the handshake): an outage, not a refusal.
         this.client.connectFailed(err);
-        await new Promise((r) =>
-          setTimeout(r, timerDelay(subscribeRetryDelay(this.client.options.retryDelay))).unref(),
-        );
+        setWaiting(true);
+        await this.#retryWait();
         continue;
       }
       if (stale()) continue;
       this.client.connected();
+      setWaiting(false);
       try {
         const { subscription } = await subscribeCollection({
           connection,
@@ -745,11 +813,11 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         // Redis is up but cannot serve yet (LOADING its data after a restart, BUSY…): an outage like an unreachable
         // Redis (one `error` event, then `restored` once it serves), not an `error` event per attempt.
         const reply = redisReply(err);
-        if (reply !== undefined && notServingYet(reply)) this.client.connectFailed(err);
-        else this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
-        await new Promise((r) =>
-          setTimeout(r, timerDelay(subscribeRetryDelay(this.client.options.retryDelay))).unref(),
-        );
+        if (reply !== undefined && notServingYet(reply)) {
+          this.client.connectFailed(err, true);
+          setWaiting(true);
+        } else this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
+        await this.#retryWait();
       }
     }
   }
@@ -762,6 +830,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   /** Stop following; the local copy is dropped. Once it resolves, no listener of this collection is called. */
   async unsubscribe(): Promise<void> {
     this.#generation++;
+    this.#wake?.(); // a subscribe() waiting to retry rejects now
     this.#subscribing = undefined;
     this.client.collections.delete(this as unknown as FacadeCollection<object>);
     const replica = this.#replica;

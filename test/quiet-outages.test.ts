@@ -133,6 +133,43 @@ describe('quiet outages: one error event and one restored event per client (issu
     }
   });
 
+  it('unsubscribe() while the first subscribe() waits for Redis rejects it at once and leaves no outage open: the next outage is reported', async () => {
+    const srv2 = await RedisServer.start();
+    await srv2.kill();
+    // A long retryDelay: the loop is in its wait when unsubscribe() comes.
+    const client = Pack.createClient(srv2.url, { retryDelay: 60_000, connectTimeout: 500 });
+    const events: string[] = [];
+    client.on('error', (err) => void events.push(`error ${(err as { code?: string }).code}`));
+    client.on('restored', () => void events.push('restored'));
+    try {
+      const a = client.database('d').collection('a');
+      const pending = a.subscribe();
+      await until(() => events.length === 1, 'the outage reported');
+      const started = Date.now();
+      await a.unsubscribe();
+      await assert.rejects(pending, (err: Error & { code?: string }) => err.code === ErrorCodes.CLIENT_QUIT);
+      assert.ok(Date.now() - started < 5000, 'rejected at once, not after the 60 s retry wait');
+      // Redis back, another collection subscribes, then a new outage: it is reported, and its end too.
+      await srv2.restart();
+      const b = client.database('d').collection('b');
+      await b.subscribe();
+      await b.set('k', { n: 1 });
+      const before = events.length;
+      await srv2.kill();
+      await until(() => events.length > before, 'the second outage reported', 15000);
+      await srv2.restart();
+      await until(() => events.includes('restored'), 'the second outage ended', 20000);
+      assert.deepEqual(events, [
+        `error ${ErrorCodes.CONNECTION_LOST}`,
+        `error ${ErrorCodes.CONNECTION_LOST}`,
+        'restored',
+      ]);
+    } finally {
+      await client.quit();
+      await srv2.stop();
+    }
+  });
+
   it('subscribe retries are jittered: drawn from [retryDelay/2, retryDelay)', () => {
     assert.equal(
       subscribeRetryDelay(1000, () => 0),
