@@ -267,6 +267,8 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   #outage: Outage | undefined;
   /** The connections lost in the current outage and not ready again yet. */
   readonly #down = new Set<object>();
+  /** The subscribe loops that reported a failure to connect and have not connected (or given up) since. */
+  readonly #waiting = new Set<object>();
   /** The server's address, password masked (known once the manager exists). */
   #address = '';
   readonly #connectionString: string;
@@ -312,6 +314,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     this.#quit = true;
     this.#outage = undefined;
     this.#down.clear();
+    this.#waiting.clear();
     // Unsubscribing tells Redis; on a network that swallows bytes its replies never come (they would wait for
     // commandTimeout): wait for them at most QUIT_GRACE_MS, then destroy the connections, which fails whatever is
     // still in flight (E_CLIENT_QUIT) and leaves nothing open.
@@ -431,10 +434,12 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   /**
    * @internal A subscription could not get its connections (Redis refused, timed out, down while connecting). The
    * first such failure starts an outage like a lost connection does (one `error` event with the cause and the
-   * masked address); `restored` follows once the subscription's connections are up and Redis serves.
+   * masked address); `restored` follows once every such subscription's connections are up and Redis serves.
+   * `loop` names the subscription (see `connected` and `connectAbandoned`).
    */
-  connectFailed(err: unknown, reachable = false): void {
+  connectFailed(err: unknown, reachable: boolean, loop: object): void {
     if (this.#quit) return;
+    this.#waiting.add(loop);
     const raw = (err as { raw?: { error?: unknown } } | null)?.raw?.error;
     const cause = raw instanceof Error ? raw : err instanceof Error ? err : new Error(String(err));
     debug('connecting to %s: %s', this.#address, redact(cause.message));
@@ -458,21 +463,26 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     );
   }
 
-  /** @internal A subscription got its connections: the end of an outage that began while connecting. */
-  connected(): void {
-    if (!this.#outage || !this.#outage.connecting) return;
+  /**
+   * @internal A subscription got its connections: the end of an outage that began while connecting, once no other
+   * subscription still waits for its own.
+   */
+  connected(loop: object): void {
+    this.#waiting.delete(loop);
+    if (!this.#outage || !this.#outage.connecting || this.#waiting.size > 0) return;
     this.#outage.connecting = false;
     this.#endOutageWhenServing();
   }
 
   /**
    * @internal A subscription that had reported a failure to connect gave up before connecting (unsubscribe(),
-   * quit(), a refusal): nothing of it waits for Redis any more. If Redis answered (LOADING, BUSY…), the outage
-   * ends as usual once Redis serves; if it was unreachable and no other connection of this client is down, the
-   * outage is no longer followed and is dropped (debug log): left open, it would swallow the next outage's
-   * `error` event and never end.
+   * quit(), a refusal): nothing of it waits for Redis any more. Once no subscription waits: if Redis answered
+   * (LOADING, BUSY…), the outage ends as usual once Redis serves; if it was unreachable and no other connection of
+   * this client is down, the outage is no longer followed and is dropped (debug log): left open, it would swallow
+   * the next outage's `error` event and never end.
    */
-  connectAbandoned(): void {
+  connectAbandoned(loop: object): void {
+    if (!this.#waiting.delete(loop) || this.#waiting.size > 0) return;
     const outage = this.#outage;
     if (!outage || !outage.connecting) return;
     outage.connecting = false;
@@ -736,16 +746,16 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   async #subscribeLoop(generation: number): Promise<void> {
     // Whether this loop's last attempt reported a failure to connect (an outage it keeps open until it connects):
     // when the loop ends without connecting, it says so, or the outage would never end.
-    let waiting = false;
+    const loop = {};
     try {
-      await this.#subscribeAttempts(generation, (w) => (waiting = w));
+      await this.#subscribeAttempts(generation, loop);
     } catch (err) {
-      if (waiting) this.client.connectAbandoned();
+      this.client.connectAbandoned(loop);
       throw err;
     }
   }
 
-  async #subscribeAttempts(generation: number, setWaiting: (waiting: boolean) => void): Promise<void> {
+  async #subscribeAttempts(generation: number, loop: object): Promise<void> {
     const stale = () => generation !== this.#generation || this.client.closed;
     for (;;) {
       if (stale())
@@ -764,14 +774,12 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         if (stale()) continue;
         if (isUsageError(err)) throw err;
         // Redis unreachable (down, refusing, not answering the handshake): an outage, not a refusal.
-        this.client.connectFailed(err);
-        setWaiting(true);
+        this.client.connectFailed(err, false, loop);
         await this.#retryWait();
         continue;
       }
       if (stale()) continue;
-      this.client.connected();
-      setWaiting(false);
+      this.client.connected(loop);
       try {
         const { subscription } = await subscribeCollection({
           connection,
@@ -814,8 +822,7 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
         // Redis (one `error` event, then `restored` once it serves), not an `error` event per attempt.
         const reply = redisReply(err);
         if (reply !== undefined && notServingYet(reply)) {
-          this.client.connectFailed(err, true);
-          setWaiting(true);
+          this.client.connectFailed(err, true, loop);
         } else this.client.reportTrouble(failure(err, `subscribe to ${this.database}/${this.name}`));
         await this.#retryWait();
       }

@@ -170,6 +170,34 @@ describe('quiet outages: one error event and one restored event per client (issu
     }
   });
 
+  it('two first subscribe()s wait for Redis, one is unsubscribed: the outage stays open for the other (one error, one restored)', async () => {
+    const srv3 = await RedisServer.start();
+    await srv3.kill();
+    const client = Pack.createClient(srv3.url, { retryDelay: 300, connectTimeout: 500 });
+    const events: string[] = [];
+    client.on('error', (err) => void events.push(`error ${(err as { code?: string }).code}`));
+    client.on('restored', () => void events.push('restored'));
+    try {
+      const a = client.database('d').collection('a');
+      const b = client.database('d').collection('b');
+      const pendingA = a.subscribe();
+      const pendingB = b.subscribe();
+      await until(() => events.length === 1, 'the outage reported');
+      await sleep(400); // both have failed at least once
+      await a.unsubscribe();
+      await assert.rejects(pendingA, (err: Error & { code?: string }) => err.code === ErrorCodes.CLIENT_QUIT);
+      await sleep(1000); // b keeps retrying: the same outage, no new error
+      await srv3.restart();
+      await pendingB;
+      await until(() => events.includes('restored'), 'restored', 15000);
+      await sleep(300);
+      assert.deepEqual(events, [`error ${ErrorCodes.CONNECTION_LOST}`, 'restored']);
+    } finally {
+      await client.quit();
+      await srv3.stop();
+    }
+  });
+
   it('subscribe retries are jittered: drawn from [retryDelay/2, retryDelay)', () => {
     assert.equal(
       subscribeRetryDelay(1000, () => 0),
