@@ -198,8 +198,6 @@ const debug = debuglog('machinepack-redis-ts');
 interface Outage {
   since: number;
   failures: number;
-  /** A subscription is still waiting for a connection that never came up (Redis unreachable while connecting). */
-  connecting: boolean;
   /** The last subscription failure came from a Redis that answered (LOADING, BUSY…): its connections are up. */
   reachable: boolean;
   /** A probe is checking that Redis serves again (it may be up but still LOADING its data). */
@@ -267,7 +265,10 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   #outage: Outage | undefined;
   /** The connections lost in the current outage and not ready again yet. */
   readonly #down = new Set<object>();
-  /** The subscribe loops that reported a failure to connect and have not connected (or given up) since. */
+  /**
+   * The subscribe loops that reported a failure to connect and have not connected (or given up) since: while any
+   * waits, the outage they opened (or joined) cannot end.
+   */
   readonly #waiting = new Set<object>();
   /** The server's address, password masked (known once the manager exists). */
   #address = '';
@@ -400,7 +401,6 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
       const outage: Outage = {
         since: Date.now(),
         failures: 1,
-        connecting: false,
         reachable: false,
         probing: false,
         announced: false,
@@ -445,13 +445,12 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
     debug('connecting to %s: %s', this.#address, redact(cause.message));
     if (this.#outage) {
       this.#outage.failures++;
-      this.#outage.connecting = true;
       this.#outage.reachable = reachable;
       // Not coming back: no blip.
       this.#outage.announce?.();
       return;
     }
-    this.#outage = { since: Date.now(), failures: 1, connecting: true, reachable, probing: false, announced: true };
+    this.#outage = { since: Date.now(), failures: 1, reachable, probing: false, announced: true };
     this.report(
       coded(
         ErrorCodes.CONNECTION_LOST,
@@ -468,9 +467,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
    * subscription still waits for its own.
    */
   connected(loop: object): void {
-    this.#waiting.delete(loop);
-    if (!this.#outage || !this.#outage.connecting || this.#waiting.size > 0) return;
-    this.#outage.connecting = false;
+    if (!this.#waiting.delete(loop) || this.#waiting.size > 0) return;
     this.#endOutageWhenServing();
   }
 
@@ -484,8 +481,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
   connectAbandoned(loop: object): void {
     if (!this.#waiting.delete(loop) || this.#waiting.size > 0) return;
     const outage = this.#outage;
-    if (!outage || !outage.connecting) return;
-    outage.connecting = false;
+    if (!outage) return;
     if (outage.reachable || this.#down.size > 0) {
       this.#endOutageWhenServing();
       return;
@@ -512,7 +508,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
    */
   #endOutageWhenServing(): void {
     const outage = this.#outage;
-    if (!outage || outage.probing || outage.connecting || this.#down.size > 0 || this.#quit) return;
+    if (!outage || outage.probing || this.#waiting.size > 0 || this.#down.size > 0 || this.#quit) return;
     const command = this.#command;
     if (!command) {
       this.#restore();
@@ -526,7 +522,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
         .then(
           () => {
             outage.probing = false;
-            if (this.#outage === outage && !outage.connecting && this.#down.size === 0) this.#restore();
+            if (this.#outage === outage && this.#waiting.size === 0 && this.#down.size === 0) this.#restore();
           },
           (err: unknown) => {
             if (this.#outage !== outage || this.#quit) return;
@@ -539,7 +535,7 @@ export class FacadeClient extends Emitter<ClientEvents> implements MemisClient {
             // Down again (the drop is reported as a failure of its own) or another refusal: the next `ready`
             // or connect probes again.
             outage.probing = false;
-            if (this.#down.size === 0 && !outage.connecting) setTimeout(probe, PROBE_INTERVAL_MS).unref();
+            if (this.#down.size === 0 && this.#waiting.size === 0) setTimeout(probe, PROBE_INTERVAL_MS).unref();
           },
         );
     };
@@ -744,8 +740,8 @@ export class FacadeCollection<T extends object = Record<string, unknown>>
   }
 
   async #subscribeLoop(generation: number): Promise<void> {
-    // Whether this loop's last attempt reported a failure to connect (an outage it keeps open until it connects):
-    // when the loop ends without connecting, it says so, or the outage would never end.
+    // This loop's name in the client's waiting set (see connectFailed): when the loop ends without connecting, it
+    // leaves the set, or an outage it kept open would never end.
     const loop = {};
     try {
       await this.#subscribeAttempts(generation, loop);

@@ -7,6 +7,14 @@ import { subscribeRetryDelay } from '../lib/facade';
 import { sleep, until } from './helpers/events';
 import { PASSWORD, RedisServer } from './helpers/redis-server';
 
+/** A client's `error` (as `error <code>`) and `restored` events, in order. */
+function outageEvents(client: MemisClient): string[] {
+  const events: string[] = [];
+  client.on('error', (err) => void events.push(`error ${(err as { code?: string }).code}`));
+  client.on('restored', () => void events.push('restored'));
+  return events;
+}
+
 describe('quiet outages: one error event and one restored event per client (issue 18)', function () {
   this.timeout(60000);
   let srv: RedisServer;
@@ -138,9 +146,7 @@ describe('quiet outages: one error event and one restored event per client (issu
     await srv2.kill();
     // A long retryDelay: the loop is in its wait when unsubscribe() comes.
     const client = Pack.createClient(srv2.url, { retryDelay: 60_000, connectTimeout: 500 });
-    const events: string[] = [];
-    client.on('error', (err) => void events.push(`error ${(err as { code?: string }).code}`));
-    client.on('restored', () => void events.push('restored'));
+    const events = outageEvents(client);
     try {
       const a = client.database('d').collection('a');
       const pending = a.subscribe();
@@ -174,9 +180,7 @@ describe('quiet outages: one error event and one restored event per client (issu
     const srv3 = await RedisServer.start();
     await srv3.kill();
     const client = Pack.createClient(srv3.url, { retryDelay: 300, connectTimeout: 500 });
-    const events: string[] = [];
-    client.on('error', (err) => void events.push(`error ${(err as { code?: string }).code}`));
-    client.on('restored', () => void events.push('restored'));
+    const events = outageEvents(client);
     try {
       const a = client.database('d').collection('a');
       const b = client.database('d').collection('b');
